@@ -1,0 +1,161 @@
+"""The report's figures. Each is written as `<name>.png` with the data it plots as
+`<name>.csv` beside it; every function returns the PNG's path."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .names import CLASSIC_AT, MEASUREMENTS, TRADES, protocol_order  # noqa: E402
+from .proxies import PROXIES, TARGET, paired_totals  # noqa: E402
+
+_PROTOCOL_COLORS = ["tab:blue", "tab:orange", "tab:green", "tab:purple"]
+_LOSS_MARKERS = {TRADES: "o", CLASSIC_AT: "^"}
+_LOSS_COLORS = {TRADES: "tab:blue", CLASSIC_AT: "tab:orange"}
+
+
+def _save(fig: plt.Figure, data: pd.DataFrame, directory: Path, name: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    data.to_csv(directory / f"{name}.csv", index=False)
+    path = directory / f"{name}.png"
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _grid(count: int, ncols: int, width: float, height: float) -> tuple[plt.Figure, list[plt.Axes]]:
+    ncols = max(1, min(ncols, count))
+    nrows = max(1, math.ceil(count / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False)
+    flat = list(axes.flat)
+    for ax in flat[count:]:
+        ax.set_visible(False)
+    return fig, flat[:count]
+
+
+def clean_vs_robust(rows: pd.DataFrame, runs: pd.DataFrame, directory: Path) -> Path:
+    """Clean versus Linf-robust accuracy, one panel per dataset; the user's runs are red stars."""
+    columns = ["dataset", "ft_strategy", "backbone", "loss_function", *MEASUREMENTS]
+    data = pd.concat([rows[columns].assign(user_run=False), runs[columns].assign(user_run=True)],
+                     ignore_index=True).rename(columns={"ft_strategy": "protocol", "loss_function": "loss"})
+    datasets = sorted(data["dataset"].unique())
+    protocols = protocol_order(list(data["protocol"].unique()))
+    fig, axes = _grid(len(datasets), 3, 4.6, 4.0)
+    for ax, dataset in zip(axes, datasets):
+        of_dataset = data[(data["dataset"] == dataset) & ~data["user_run"]]
+        for color, protocol in zip(_PROTOCOL_COLORS, protocols):
+            for loss, marker in _LOSS_MARKERS.items():
+                points = of_dataset[(of_dataset["protocol"] == protocol) & (of_dataset["loss"] == loss)]
+                ax.scatter(points["clean_acc"], points["Linf_acc"], s=14, alpha=0.6, color=color,
+                           marker=marker, label=f"{protocol}, {loss}")
+        mine = data[(data["dataset"] == dataset) & data["user_run"]]
+        if len(mine):
+            ax.scatter(mine["clean_acc"], mine["Linf_acc"], s=160, marker="*", color="red",
+                       edgecolor="black", zorder=5, label="your runs")
+            for _, run in mine.iterrows():
+                ax.annotate(run["backbone"], (run["clean_acc"], run["Linf_acc"]), fontsize=6,
+                            xytext=(4, 4), textcoords="offset points")
+        ax.set(title=dataset, xlabel="clean accuracy", ylabel="Linf accuracy (eps 4/255)",
+               xlim=(-0.02, 1.02), ylim=(-0.02, 1.02))
+        ax.grid(alpha=0.3)
+    unique: dict[str, object] = {}
+    for ax in axes:
+        handles, labels = ax.get_legend_handles_labels()
+        unique |= dict(zip(labels, handles))
+    fig.legend(unique.values(), unique.keys(), loc="lower center", ncol=4, fontsize=8,
+               bbox_to_anchor=(0.5, -0.04))
+    fig.suptitle("Clean versus robust accuracy")
+    fig.tight_layout()
+    return _save(fig, data, directory, "clean_vs_robust")
+
+
+def agreement_heatmap(correlations: pd.DataFrame, directory: Path) -> Path:
+    """The Spearman matrix of the five measurements, one panel per protocol."""
+    protocols = protocol_order(list(correlations["protocol"].unique()))
+    fig, axes = _grid(len(protocols), 3, 4.6, 3.9)
+    for index, (ax, protocol) in enumerate(zip(axes, protocols)):
+        matrix = correlations[correlations["protocol"] == protocol].set_index("measurement")[list(MEASUREMENTS)]
+        values = matrix.to_numpy(dtype=float)
+        image = ax.imshow(values, vmin=-1, vmax=1, cmap="RdBu_r")
+        ax.set_xticks(range(len(MEASUREMENTS)), MEASUREMENTS, rotation=45, ha="right")
+        ax.set_yticks(range(len(MEASUREMENTS)), MEASUREMENTS if index % 3 == 0 else [])
+        for (i, j), value in np.ndenumerate(values):
+            ax.text(j, i, "n/a" if np.isnan(value) else f"{value:.2f}", ha="center", va="center", fontsize=8,
+                    color="white" if abs(value) > 0.6 else "black")
+        ax.set_title(protocol)
+    if axes:
+        fig.colorbar(image, ax=axes, shrink=0.8, label="Spearman rho")
+    return _save(fig, correlations, directory, "agreement_heatmap")
+
+
+def _label(backbone: str, loss: str) -> str:
+    return f"{backbone} ({'TR' if loss == TRADES else 'AT' if loss == CLASSIC_AT else loss})"
+
+
+def ranking_bars(rankings: pd.DataFrame, directory: Path) -> Path:
+    """Borda totals of every configuration, best at the top, one panel per protocol."""
+    protocols = protocol_order(list(rankings["protocol"].unique()))
+    longest = max((len(g) for _, g in rankings.groupby("protocol")), default=1)
+    fig, axes = _grid(len(protocols), 3, 6.2, max(3.0, 0.8 + 0.15 * longest))
+    for ax, protocol in zip(axes, protocols):
+        ranked = rankings[rankings["protocol"] == protocol].sort_values("rank")
+        positions = np.arange(len(ranked))
+        ax.barh(positions, ranked["borda"], color=[_LOSS_COLORS.get(loss, "gray") for loss in ranked["loss"]])
+        ax.set_yticks(positions, [f"{r}. {_label(b, l)}" for r, b, l in
+                                  zip(ranked["rank"], ranked["backbone"], ranked["loss"])], fontsize=6)
+        ax.invert_yaxis()
+        ax.set(title=protocol, xlabel="Borda total (lower is better)")
+        ax.grid(axis="x", alpha=0.3)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in _LOSS_COLORS.values()]
+    fig.legend(handles, list(_LOSS_COLORS), loc="upper center", ncol=2, bbox_to_anchor=(0.5, 1.01))
+    fig.tight_layout(rect=(0, 0, 1, 0.98))
+    return _save(fig, rankings, directory, "rankings")
+
+
+def rank_comparison(rankings: pd.DataFrame, directory: Path) -> Path:
+    """Each configuration's Borda total under a cheap protocol against FFT-50's."""
+    pairs = pd.concat([paired_totals(rankings, proxy).assign(proxy=proxy, target=TARGET) for proxy in PROXIES],
+                      ignore_index=True)
+    fig, axes = _grid(len(PROXIES), 2, 4.6, 4.3)
+    for ax, proxy in zip(axes, PROXIES):
+        of_proxy = pairs[pairs["proxy"] == proxy]
+        for loss, marker in _LOSS_MARKERS.items():
+            points = of_proxy[of_proxy["loss"] == loss]
+            ax.scatter(points["borda_target"], points["borda_proxy"], marker=marker, s=18, alpha=0.7,
+                       color=_LOSS_COLORS[loss], label=loss)
+        ax.set(xlabel=f"Borda total, {TARGET}", ylabel=f"Borda total, {proxy}", title=f"{proxy} vs {TARGET}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return _save(fig, pairs, directory, "rank_comparison")
+
+
+def odds_ratios(wins: pd.DataFrame, directory: Path) -> Path:
+    """TRADES-vs-AT odds ratios (log scale) per size class, one marker per protocol."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    sizes = list(dict.fromkeys(wins["size"]))
+    protocols = protocol_order(list(wins["protocol"].unique()))
+    width = 0.8 / max(1, len(protocols))
+    for index, (color, protocol) in enumerate(zip(_PROTOCOL_COLORS, protocols)):
+        of_protocol = wins[wins["protocol"] == protocol].set_index("size").reindex(sizes)
+        x = np.arange(len(sizes)) + (index - (len(protocols) - 1) / 2) * width
+        finite = of_protocol["odds_ratio"].replace([np.inf, 0], np.nan)
+        ax.scatter(x, finite, color=color, label=protocol, zorder=3)
+        for xi, (ratio, p) in zip(x, zip(finite, of_protocol["p_value"])):
+            if not np.isnan(ratio):
+                ax.annotate(f"p={p:.2g}", (xi, ratio), fontsize=6, xytext=(0, 6), textcoords="offset points",
+                            ha="center")
+    ax.axhline(1.0, color="gray", linestyle="--", linewidth=1)
+    if wins["odds_ratio"].replace([np.inf, 0], np.nan).notna().any():
+        ax.set_yscale("log")
+    ax.set_xticks(range(len(sizes)), sizes)
+    ax.set(ylabel="odds ratio (> 1: TRADES wins more)", title="TRADES vs classic AT (Fisher exact test)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, wins, directory, "odds_ratios")

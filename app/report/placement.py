@@ -1,0 +1,42 @@
+"""Placing the user's runs in the published ranking.
+
+A run is ranked together with the published configurations of its protocol and
+dataset (a pool of, in the paper, 80 = 40 backbones x 2 losses, plus the run): per
+measurement (ties averaged), then by the sum of its five ranks, the dataset-level
+Borda total, with ties at the lowest position. `rank` is its position among
+`out_of` = published configurations + 1.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .borda import measurement_ranks
+from .load import SOURCE
+from .names import MEASUREMENTS
+
+RANK_COLUMNS = [f"rank_{m}" for m in MEASUREMENTS]
+PLACEMENT_COLUMNS = ["protocol", "dataset", "backbone", "loss", *RANK_COLUMNS, "borda", "rank", "out_of", SOURCE]
+
+
+def place_run(run: pd.Series, published: pd.DataFrame) -> dict[str, object]:
+    """The run's ranks among `published` rows of its protocol and dataset."""
+    pool = published[(published["ft_strategy"] == run["ft_strategy"]) & (published["dataset"] == run["dataset"])]
+    record: dict[str, object] = {"protocol": run["ft_strategy"], "dataset": run["dataset"],
+                                 "backbone": run["backbone"], "loss": run["loss_function"], SOURCE: run[SOURCE]}
+    if pool.empty:
+        return record | {"out_of": 1}
+    candidates = pd.concat([pool, run.to_frame().T], ignore_index=True)
+    candidates[list(MEASUREMENTS)] = candidates[list(MEASUREMENTS)].astype(float)
+    ranks = measurement_ranks(candidates)
+    totals = ranks.sum(axis=1)
+    mine = len(candidates) - 1
+    record |= {f"rank_{m}": float(ranks.iloc[mine][m]) for m in MEASUREMENTS}
+    return record | {"borda": float(totals.iloc[mine]), "rank": int(totals.rank(method="min").iloc[mine]),
+                     "out_of": len(candidates)}
+
+
+def placements(runs: pd.DataFrame, published: pd.DataFrame) -> pd.DataFrame:
+    """One row per run; ranks are empty where no published result shares its protocol and dataset."""
+    records = [place_run(run, published) for _, run in runs.iterrows()]
+    return pd.DataFrame(records, columns=PLACEMENT_COLUMNS)

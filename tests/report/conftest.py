@@ -1,0 +1,26 @@
+"""Fixtures for the report tests: the paper's CSV and the report built over it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.report import build_report
+
+PAPER_CSV = Path(__file__).parents[3] / "shared/reference/paper_results.csv"
+
+
+@pytest.fixture(scope="session")
+def paper_csv() -> Path:
+    if not PAPER_CSV.exists():
+        pytest.skip(f"the paper's results are not at {PAPER_CSV}")
+    return PAPER_CSV
+
+
+@pytest.fixture(scope="session")
+def paper_report(paper_csv: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The report over the paper's full CSV, built once per session."""
+    out = tmp_path_factory.mktemp("paper_report")
+    return build_report([paper_csv], out), out
+

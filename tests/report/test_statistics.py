@@ -1,0 +1,94 @@
+"""Spearman/MAC, TRADES-vs-AT counts with Fisher's test, and proxies, computed by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from app.report.agreement import agreement, mean_absolute_correlation, spearman_matrix
+from app.report.names import MEASUREMENTS
+from app.report.proxies import proxy_correlations
+from app.report.trades_vs_at import duels, per_backbone, win_counts
+
+
+def _table(columns: dict[str, list[float]], **constant: object) -> pd.DataFrame:
+    return pd.DataFrame(columns).assign(**constant)
+
+
+def test_spearman_and_mac():
+    # ranks: clean 1234, Linf 4321, L2 1324, L1 1234, common 4321
+    rows = _table({"clean_acc": [.1, .2, .3, .4], "Linf_acc": [.4, .3, .2, .1], "L2_acc": [.1, .3, .2, .4],
+                   "L1_acc": [.1, .2, .3, .4], "common_acc": [.4, .3, .2, .1]}, ft_strategy="FFT (50 epochs)")
+    matrix = spearman_matrix(rows)
+    # clean vs L2: d = (0, 1, 1, 0), rho = 1 - 6 * 2 / (4 * (16 - 1)) = 0.8
+    assert matrix.loc["clean_acc", "L2_acc"] == pytest.approx(0.8)
+    assert matrix.loc["Linf_acc", "L2_acc"] == pytest.approx(-0.8)
+    assert matrix.loc["clean_acc", "Linf_acc"] == pytest.approx(-1.0)
+    assert matrix.loc["L1_acc", "clean_acc"] == pytest.approx(1.0)
+    # |rho| over the 10 pairs: six at 1 (c-Linf, c-L1, c-common, Linf-L1, Linf-common, L1-common), four at 0.8
+    assert mean_absolute_correlation(matrix) == pytest.approx((6 * 1 + 4 * 0.8) / 10)
+    correlations, mac = agreement(rows)
+    assert mac.values.tolist() == [["FFT (50 epochs)", pytest.approx(0.92), 4]]
+    assert list(correlations["measurement"]) == list(MEASUREMENTS)
+
+
+def test_spearman_with_ties_uses_average_ranks():
+    rows = _table({m: [.1, .2, .3] for m in MEASUREMENTS}, ft_strategy="LP (50 epochs)")
+    rows["Linf_acc"] = [.5, .5, .1]  # ranks (2.5, 2.5, 1) vs clean (1, 2, 3)
+    # Pearson on ranks: deviations (-1, 0, 1) and (.5, .5, -1): -1.5 / sqrt(2 * 1.5) = -sqrt(3) / 2
+    assert spearman_matrix(rows).loc["clean_acc", "Linf_acc"] == pytest.approx(-math.sqrt(3) / 2)
+
+
+def _duel_rows() -> pd.DataFrame:
+    small, large = "mobilenetv3_large_100.ra_in1k", "convnext_base.fb_in1k"
+    records = [
+        (small, "small", "TRADES", [.5, .5, .5, .5, .5]),
+        (small, "small", "Classic AT", [.4, .4, .4, .4, .4]),  # TRADES wins 5
+        (large, "large", "TRADES", [.9, .8, .1, .1, .5]),
+        (large, "large", "Classic AT", [.8, .7, .2, .2, .5]),  # 2 wins each, 1 tie
+    ]
+    return pd.DataFrame([dict(zip(MEASUREMENTS, accs)) | {
+        "backbone": b, "model_size": s, "loss_function": loss, "dataset": "d", "ft_strategy": "FFT (50 epochs)"}
+        for b, s, loss, accs in records])
+
+
+def test_trades_vs_at_counts_and_fisher():
+    table = duels(_duel_rows())
+    assert len(table) == 10
+    wins = win_counts(table).set_index("size")
+    assert wins.loc["small", ["trades_wins", "at_wins", "ties"]].tolist() == [5, 0, 0]
+    assert wins.loc["large", ["trades_wins", "at_wins", "ties"]].tolist() == [2, 2, 1]
+    assert wins.loc["all", ["trades_wins", "at_wins", "ties"]].tolist() == [7, 2, 1]
+    # [[5, 0], [0, 5]]: OR infinite; two-sided p = P(X=5) + P(X=0) = 2 / C(10, 5) = 2 / 252
+    assert math.isinf(wins.loc["small", "odds_ratio"])
+    assert wins.loc["small", "p_value"] == pytest.approx(2 / 252)
+    # [[2, 2], [2, 2]]: OR 1, p 1
+    assert wins.loc["large", ["odds_ratio", "p_value"]].tolist() == [pytest.approx(1.0), pytest.approx(1.0)]
+    # [[7, 2], [2, 7]]: OR 49/4; p = 2 * (C(9,7)C(9,2) + C(9,8)C(9,1) + 1) / C(18, 9) = 2 * 1378 / 48620
+    assert wins.loc["all", "odds_ratio"] == pytest.approx(49 / 4)
+    assert wins.loc["all", "p_value"] == pytest.approx(2 * 1378 / 48620)
+    backbones = per_backbone(table).set_index("backbone")["winner"].to_dict()
+    assert backbones == {"mobilenetv3_large_100.ra_in1k": "TRADES", "convnext_base.fb_in1k": "tie"}
+
+
+def test_unpaired_results_are_not_compared():
+    rows = _duel_rows().iloc[:3]  # the large backbone has no classic AT result
+    assert win_counts(duels(rows))["trades_wins"].tolist() == [5, 5]  # small and all
+
+
+def test_proxy_spearman():
+    configs = [("a", "TRADES"), ("b", "TRADES"), ("c", "Classic AT"), ("d", "Classic AT")]
+    totals = {"FFT (50 epochs)": [10, 20, 30, 40], "FFT (5 epochs)": [20, 10, 30, 40],
+              "LP (50 epochs)": [40, 30, 20, 10]}
+    rankings = pd.DataFrame([{"protocol": p, "backbone": b, "loss": l, "borda": t}
+                             for p, column in totals.items() for (b, l), t in zip(configs, column)])
+    proxies = proxy_correlations(rankings).set_index("proxy")
+    # FFT-5 swaps the first two: rho = 1 - 6 * 2 / (4 * 15) = 0.8; LP-50 reverses: -1
+    assert proxies.loc["FFT (5 epochs)", "spearman"] == pytest.approx(0.8)
+    assert proxies.loc["LP (50 epochs)", "spearman"] == pytest.approx(-1.0)
+    assert proxies["n"].tolist() == [4, 4]
+    # Without FFT-50 there is nothing to predict: reported as n = 0, not a number.
+    alone = proxy_correlations(rankings[rankings["protocol"] != "FFT (50 epochs)"])
+    assert alone["n"].tolist() == [0, 0] and alone["spearman"].isna().all()
