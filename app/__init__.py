@@ -1,0 +1,1 @@
+"""The robust fine-tuning application: `python -m app <subcommand>`."""

@@ -1,0 +1,30 @@
+"""`python -m app SUBCOMMAND ...`.
+
+`fit`, `validate` and `test` go to LightningCLI; the other subcommands are small
+tools (`app/commands/<name>.py`, each exposing `main(argv) -> int`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+TOOLS = {
+    "data": "check a dataset folder and print its split sizes",
+    "backbones": "list the study's backbones and their metadata",
+    "report": "the paper's analysis over results.json files and CSVs",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in TOOLS:
+        command = importlib.import_module(f"app.commands.{argv[0]}")
+        return command.main(argv[1:])
+    from app.cli import run_cli
+
+    return run_cli(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""`python -m app fit|validate|test`: LightningCLI over RobustFineTuneModule and the data modules."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+import sys
+from argparse import ArgumentError
+
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+import datamodules  # noqa: F401  (registers the datasets)
+from datamodules.base import ImageClassificationDataModule
+from datamodules.registry import DATAMODULES, class_path
+from modules import RobustFineTuneModule
+from modules.callbacks import EffectiveBatchSize, ResultsWriter, RobustnessCallback
+from modules.registry import ConfigError
+
+
+class RobustCLI(LightningCLI):
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_lightning_class_args(RobustnessCallback, "robustness")
+        parser.add_lightning_class_args(EffectiveBatchSize, "batching")
+        parser.add_lightning_class_args(ResultsWriter, "results")
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults({
+            "checkpoint.monitor": "val/linf_acc", "checkpoint.mode": "max",
+            "checkpoint.filename": "best", "checkpoint.save_last": True,
+        })
+        parser.add_argument("--test_after_fit", type=bool, default=True,
+                            help="after fit, run the test measurements on the best checkpoint")
+        parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
+
+    def after_fit(self) -> None:
+        if not self.config_init[self.subcommand].get("test_after_fit") or self.trainer.interrupted:
+            return
+        best = getattr(self.trainer.checkpoint_callback, "best_model_path", "")
+        self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None)
+
+
+def dataset_class_path(value: str) -> str:
+    """A registry name -> its class path; class paths and class names pass; anything else is an error."""
+    if value in DATAMODULES:
+        return class_path(value)
+    class_names = {DATAMODULES.get(name).__name__ for name in DATAMODULES}
+    if "." in value or value in class_names or value.startswith(("{", "/")) or value.endswith((".yaml", ".yml")):
+        return value
+    DATAMODULES.get(value)  # raises: unknown dataset, with the valid names
+    return value
+
+
+def expand_dataset_names(argv: list[str]) -> list[str]:
+    """`--data flowers-102` -> `--data <its class path>`, so registry names work on the command line."""
+    out = list(argv)
+    for i, arg in enumerate(out):
+        if arg == "--data" and i + 1 < len(out):
+            out[i + 1] = dataset_class_path(out[i + 1])
+        elif arg.startswith("--data="):
+            out[i] = f"--data={dataset_class_path(arg.removeprefix('--data='))}"
+    return out
+
+
+_BOILERPLATE = re.compile(r"Does not validate against any of the Union subtypes|^Subtypes:|^Errors:|"
+                          r"Expected a <class 'NoneType'>|^Given value")
+
+
+def condense(error: ArgumentError) -> str:
+    """jsonargparse's message without the union boilerplate, plus the accepted options of the class."""
+    lines = [line.strip(" -") for line in str(error).splitlines()]
+    kept = [line for line in lines if line and not _BOILERPLATE.search(line)]
+    message = " ".join(kept)
+    bad = re.search(r"Option '([^']+)' is not accepted", message)
+    owner = re.search(r"class_path '([\w.]+)'", message)
+    if bad and owner:
+        module, _, name = owner.group(1).rpartition(".")
+        options = [p for p in inspect.signature(getattr(importlib.import_module(module), name)).parameters if p != "self"]
+        message += f"; valid options: {', '.join(options)}"
+    return message
+
+
+def config_error(error: BaseException) -> ConfigError | None:
+    """The ConfigError behind an exception (jsonargparse wraps errors raised while instantiating)."""
+    while error is not None:
+        if isinstance(error, ConfigError):
+            return error
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def run_cli(argv: list[str]) -> int:
+    try:
+        sys.argv = [sys.argv[0], *expand_dataset_names(argv)]
+        RobustCLI(
+            RobustFineTuneModule,
+            ImageClassificationDataModule,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            save_config_kwargs={"overwrite": True},
+            parser_kwargs={"exit_on_error": False},
+            trainer_defaults={
+                "logger": {"class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+                           "init_args": {"save_dir": "runs", "name": "default"}},
+                "callbacks": [RichProgressBar(), LearningRateMonitor()],
+            },
+        )
+    except ArgumentError as error:
+        print(f"error: {condense(error)}", file=sys.stderr)
+        return 2
+    except Exception as error:
+        cause = config_error(error)
+        if cause is None:
+            raise
+        print(f"error: {cause}", file=sys.stderr)
+        return 2
+    return 0

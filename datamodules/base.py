@@ -1,0 +1,145 @@
+"""What every dataset shares: the study's splits, transforms and loaders.
+
+A dataset subclass says only how to index its files (`load_index`) and how to read one
+image (`load_image`); splits, the 1,000-image test cut, augmentation and loaders live here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from lightning import LightningDataModule
+from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms import v2
+
+from datamodules.splits import cut_test, split_all, split_trainval
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class DatasetIndex:
+    """Items (paths, or keys the subclass understands) and integer labels, per official split.
+
+    `splits` holds either {"all"} (the study splits it 80/20 then 85/15), {"trainval", "test"}
+    (trainval is split 85/15), or {"train", "val", "test"} (official, used as they are).
+    """
+
+    class_names: list[str]
+    items: list[Hashable]
+    labels: np.ndarray
+    splits: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def resolve(self) -> dict[str, np.ndarray]:
+        """Positions of each of train / val / test under the study's rules, test cut to 1,000."""
+        given = set(self.splits)
+        if given == {"all"}:
+            splits = split_all(self.labels[self.splits["all"]])
+            splits = {name: self.splits["all"][positions] for name, positions in splits.items()}
+        elif given == {"trainval", "test"}:
+            train, val = split_trainval(self.splits["trainval"], self.labels)
+            splits = {"train": train, "val": val, "test": self.splits["test"]}
+        elif given == set(SPLITS):
+            splits = dict(self.splits)
+        else:
+            raise ValueError(f"a dataset index has splits {sorted(given)}; expected all, trainval+test or train+val+test")
+        splits["test"] = cut_test(splits["test"], self.labels)
+        return splits
+
+
+class IndexedImages(Dataset):
+    def __init__(self, load: Callable[[Hashable], torch.Tensor], items: Sequence[Hashable], labels: np.ndarray,
+                 transform: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        self.load, self.items, self.labels, self.transform = load, items, labels, transform
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return self.transform(self.load(self.items[i])), int(self.labels[i])
+
+
+class ImageClassificationDataModule(LightningDataModule):
+    """Batches of [0, 1] float images (3 x image_size x image_size) and integer labels.
+
+    Args:
+        root: the dataset's folder.
+        image_size: images are resized to image_size x image_size (the study: 224).
+        batch_size: per-device training batch; `eval_batch_size` for val/test (default: the same).
+        num_workers: loader processes per device.
+        augment: the study's training augmentation (flip, color jitter 0.25, rotation 2 degrees).
+    """
+
+    dataset_name: ClassVar[str] = ""
+
+    def __init__(self, root: str | None = None, image_size: int = 224, batch_size: int = 64,
+                 eval_batch_size: int | None = None, num_workers: int = 4, augment: bool = True) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.root, self.image_size, self.batch_size = root, image_size, batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.num_workers, self.augment = num_workers, augment
+        self._index: DatasetIndex | None = None
+        self.datasets: dict[str, IndexedImages] = {}
+
+    # -- what a dataset subclass provides ------------------------------------------------------
+    def load_index(self) -> DatasetIndex:
+        raise NotImplementedError
+
+    def load_image(self, item: Hashable) -> torch.Tensor:
+        """One image as a uint8 tensor, 3 x H x W."""
+        raise NotImplementedError
+
+    # -- shared -------------------------------------------------------------------------------------
+    @property
+    def index(self) -> DatasetIndex:
+        if self._index is None:
+            self._index = self.load_index()
+        return self._index
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.index.class_names)
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.index.class_names
+
+    def transform(self, train: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+        steps: list[Any] = [v2.Resize((self.image_size, self.image_size), antialias=True)]
+        if train and self.augment:
+            steps += [v2.RandomHorizontalFlip(), v2.ColorJitter(0.25, 0.25, 0.25), v2.RandomRotation(2)]
+        steps.append(v2.ToDtype(torch.float32, scale=True))
+        return v2.Compose(steps)
+
+    def split_positions(self) -> dict[str, np.ndarray]:
+        return self.index.resolve()
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        index = self.index
+        for name, positions in self.split_positions().items():
+            items = [index.items[p] for p in positions]
+            self.datasets[name] = IndexedImages(self.load_image, items, index.labels[positions], self.transform(name == "train"))
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        self.setup()
+        return DataLoader(
+            self.datasets[split], batch_size=self.batch_size if split == "train" else self.eval_batch_size,
+            shuffle=shuffle, num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(), drop_last=False,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)

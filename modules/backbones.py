@@ -1,0 +1,73 @@
+"""Build a classifier from a timm backbone: normalization inside, a fresh linear head."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+import timm
+import torch
+from torch import nn
+
+from modules.backbone_zoo import BACKBONES, backbone_info
+from modules.checkpoints import load_backbone_weights, read_state_dict
+from modules.registry import ConfigError, UnknownNameError
+
+
+class NormalizedClassifier(nn.Module):
+    """Takes [0, 1] images; applies the backbone's own mean/std before the timm model.
+
+    Keeping normalization inside the model means attacks and corruptions work in pixel space.
+    """
+
+    def __init__(self, net: nn.Module, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        super().__init__()
+        self.net = net
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net((x - self.mean) / self.std)
+
+    @property
+    def head(self) -> nn.Module:
+        return self.net.get_classifier()
+
+
+def resolve_timm_name(name: str) -> str:
+    """The timm name for a study backbone or any timm model; a clear error for anything else."""
+    info = backbone_info(name)
+    if info:
+        return info.timm_name
+    if timm.is_model(name.split(".", 1)[0]):
+        return name
+    close = difflib.get_close_matches(name, [*BACKBONES, *timm.list_models()], n=5, cutoff=0.6)
+    hint = f"; did you mean: {', '.join(close)}" if close else ""
+    raise UnknownNameError(
+        f"unknown backbone {name!r}; valid choices: the study's {len(BACKBONES)} backbones "
+        f"(`python -m app backbones`) or any timm model name{hint}"
+    )
+
+
+def create_classifier(name: str, num_classes: int, pretrained: bool = True, weights: str | None = None) -> NormalizedClassifier:
+    """`name`: a study backbone (app or paper name) or a timm model (`arch` or `arch.tag`).
+
+    `weights`: a local file to load the backbone from instead of the timm hub.
+    """
+    timm_name = resolve_timm_name(name)
+    info = backbone_info(name)
+    if weights is not None and not Path(weights).is_file():
+        raise ConfigError(f"weights file not found: {weights}")
+    if info and info.checkpoint_format and pretrained and weights is None:
+        raise ConfigError(
+            f"backbone {name!r} is not on the timm hub: give its checkpoint with --model.weights PATH "
+            f"(format {info.checkpoint_format!r}), or set --model.pretrained false"
+        )
+    try:
+        net = timm.create_model(timm_name, pretrained=pretrained and weights is None, num_classes=num_classes)
+    except RuntimeError as error:  # e.g. an unknown pretrained tag
+        raise ConfigError(f"timm cannot build backbone {timm_name!r}: {error}") from error
+    if weights is not None:
+        load_backbone_weights(net, read_state_dict(weights), weights)
+    config = net.pretrained_cfg
+    return NormalizedClassifier(net, tuple(config["mean"]), tuple(config["std"]))

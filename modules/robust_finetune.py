@@ -1,0 +1,124 @@
+"""RobustFineTuneModule: a timm backbone fine-tuned with a robust loss under a protocol."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from lightning import LightningModule
+from torchmetrics.classification import MulticlassAccuracy
+
+from modules.attacks import AttackConfig, build_attack
+from modules.backbones import create_classifier
+from modules.losses import build_loss
+from modules.optimizers import parameter_groups
+from modules.protocols import ProtocolOptions, apply_protocol, build_protocol, freeze_modes, head_parameters
+
+
+class RobustFineTuneModule(LightningModule):
+    """Takes [0, 1] images; the backbone's normalization is inside `self.model`.
+
+    Args:
+        backbone: a study backbone (`python -m app backbones`) or any timm model name.
+        num_classes: linked from the data module by the CLI.
+        pretrained: fetch timm's pretrained weights (needs the network) or start from random.
+        weights: a local weights file for the backbone (overrides `pretrained`).
+        loss: `ce`, `classic_at` or `trades`; `beta` weighs TRADES' KL term.
+        attack: the training attack (default: the paper's APGD-CE, Linf, 4/255, 10 steps).
+        protocol: `full`, `linear_probe`, `partial` or `lp_ft` (options below).
+        lr_backbone, lr_head, wd_backbone, wd_head, betas: AdamW's two parameter groups.
+        cosine: cosine annealing of both learning rates over `trainer.max_epochs`.
+    """
+
+    def __init__(
+        self,
+        backbone: str = "resnet50.a1_in1k",
+        num_classes: int = 10,
+        pretrained: bool = True,
+        weights: str | None = None,
+        loss: str = "trades",
+        beta: float = 1.0,
+        attack: AttackConfig | None = None,
+        protocol: str = "full",
+        partial_blocks: int = 1,
+        partial_unit: Literal["block", "stage"] = "block",
+        lp_epochs: int = 5,
+        lr_backbone: float = 1e-4,
+        lr_head: float = 1e-3,
+        wd_backbone: float = 0.05,
+        wd_head: float = 0.05,
+        betas: tuple[float, float] = (0.9, 0.95),
+        cosine: bool = True,
+    ) -> None:
+        super().__init__()
+        attack = AttackConfig(**attack) if isinstance(attack, dict) else attack or AttackConfig()
+        # Names are checked before the (possibly large) backbone is built.
+        self.loss_fn = build_loss(loss, beta)
+        self.protocol = build_protocol(protocol, ProtocolOptions(partial_blocks, partial_unit, lp_epochs))
+        self.save_hyperparameters(ignore=["attack"])
+        self.hparams["attack"] = asdict(attack)
+        self.attack_config = attack
+        self.model = create_classifier(backbone, num_classes, pretrained, weights)
+        self.head_names = head_parameters(self.model.net)
+        self.apply_protocol(epoch=0)
+        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.test_acc = MulticlassAccuracy(num_classes, average="micro")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def apply_protocol(self, epoch: int) -> None:
+        apply_protocol(self.model.net, self.protocol(self.model.net, epoch))
+        if self.training:
+            freeze_modes(self.model)
+
+    def train(self, mode: bool = True) -> RobustFineTuneModule:
+        super().train(mode)
+        if mode:
+            freeze_modes(self.model)
+        return self
+
+    def training_attack_config(self) -> AttackConfig:
+        """The training attack at the current epoch (an eps schedule may scale eps)."""
+        return self.attack_config
+
+    def on_train_epoch_start(self) -> None:
+        self.apply_protocol(self.current_epoch)
+        config = self.training_attack_config()
+        self.log("train/eps", config.eps, on_step=False, on_epoch=True)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        attack = build_attack(self.training_attack_config(), self.model) if self.loss_fn.needs_attack else None
+        out = self.loss_fn(self.model, x, y, attack)
+        self.train_acc(out.logits.detach().argmax(1), y)
+        self.log("train/loss", out.loss, prog_bar=True, on_step=True, on_epoch=True)
+        self.log("train/acc", self.train_acc, prog_bar=True, on_step=False, on_epoch=True)
+        return out.loss
+
+    def _evaluate(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> None:
+        x, y = batch
+        logits = self(x)
+        metric = self.val_acc if stage == "val" else self.test_acc
+        metric(logits.argmax(1), y)
+        self.log(f"{stage}/loss", F.cross_entropy(logits.float(), y), prog_bar=stage == "val", sync_dist=True)
+        self.log(f"{stage}/acc", metric, prog_bar=stage == "val")
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "val")
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "test")
+
+    def configure_optimizers(self):
+        h = self.hparams
+        groups = parameter_groups(self.model.net, self.head_names, h.lr_backbone, h.lr_head, h.wd_backbone, h.wd_head)
+        optimizer = torch.optim.AdamW(groups, betas=tuple(h.betas))
+        if not h.cosine:
+            return optimizer
+        epochs = max(self.trainer.max_epochs or 1, 1)
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
