@@ -22,8 +22,12 @@ def split_trainval(trainval: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray
 
 
 def split_all(labels: np.ndarray) -> dict[str, np.ndarray]:
-    """A dataset without an official split: 80 / 20 trainval / test, then 85 / 15 train / val."""
-    trainval, test = stratified_split(np.arange(len(labels)), labels, test_size=0.2)
+    """A dataset without an official split: 80 / 20 trainval / test, then 85 / 15 train / val.
+
+    Chained as `train_test_split` calls chain: the 85 / 15 split and the test cut see trainval and
+    test in the order the first split returned them (sorting them first would pick other images).
+    """
+    trainval, test = train_test_split(np.arange(len(labels)), test_size=0.2, stratify=labels, random_state=SPLIT_SEED)
     train, val = split_trainval(trainval, labels)
     return {"train": train, "val": val, "test": test}
 
