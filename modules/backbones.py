@@ -6,11 +6,12 @@ import difflib
 from pathlib import Path
 
 import timm
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 import torch
 from torch import nn
 
 from modules.backbone_zoo import BACKBONES, backbone_info
-from modules.checkpoints import load_backbone_weights, read_state_dict
+from modules.checkpoints import load_weights_file
 from modules.registry import ConfigError, UnknownNameError
 
 
@@ -52,7 +53,9 @@ def resolve_timm_name(name: str) -> str:
 def create_classifier(name: str, num_classes: int, pretrained: bool = True, weights: str | None = None) -> NormalizedClassifier:
     """`name`: a study backbone (app or paper name) or a timm model (`arch` or `arch.tag`).
 
-    `weights`: a local file to load the backbone from instead of the timm hub.
+    `weights`: a local file to load the backbone from instead of the timm hub; for the robust
+    backbones it is read in the entry's `checkpoint_format` (`madry`, `revisiting`), for any other
+    backbone as a timm state dict (see `modules.checkpoints.CHECKPOINT_FORMATS`).
     """
     timm_name = resolve_timm_name(name)
     info = backbone_info(name)
@@ -68,6 +71,18 @@ def create_classifier(name: str, num_classes: int, pretrained: bool = True, weig
     except RuntimeError as error:  # e.g. an unknown pretrained tag
         raise ConfigError(f"timm cannot build backbone {timm_name!r}: {error}") from error
     if weights is not None:
-        load_backbone_weights(net, read_state_dict(weights), weights)
+        load_weights_file(net, weights, (info.checkpoint_format if info else None) or "timm")
+    return NormalizedClassifier(net, *normalization(net, info))
+
+
+def normalization(net: nn.Module, info=None) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The backbone's own mean/std: timm's pretrained config (ImageNet, CLIP, 0.5 ...).
+
+    The robust checkpoints (Madry lab, Revisiting-AT) were trained with ImageNet statistics
+    behind their architecture's default timm tag (e.g. `vit_base_patch16_224` defaults to 0.5/0.5),
+    so those use ImageNet's.
+    """
+    if info is not None and info.checkpoint_format:
+        return tuple(IMAGENET_DEFAULT_MEAN), tuple(IMAGENET_DEFAULT_STD)
     config = net.pretrained_cfg
-    return NormalizedClassifier(net, tuple(config["mean"]), tuple(config["std"]))
+    return tuple(config["mean"]), tuple(config["std"])
