@@ -85,13 +85,19 @@ def apply_protocol(net: nn.Module, trainable: set[str]) -> None:
 
 
 def freeze_modes(module: nn.Module) -> None:
-    """Put every sub-module whose parameters are all frozen into eval mode."""
-    params = list(module.parameters())
-    if params and not any(p.requires_grad for p in params):
+    """Put every frozen part into eval mode: sub-modules whose parameters are all frozen, and,
+    inside a partly frozen module, its parameter-free children (pooling, dropout) too, so
+    a linear probe's backbone is entirely in eval while full fine-tuning keeps its dropout."""
+    trainable = [p.requires_grad for p in module.parameters()]
+    if trainable and not any(trainable):
         module.eval()
         return
+    partly_frozen = trainable and not all(trainable)
     for child in module.children():
-        freeze_modes(child)
+        if partly_frozen and next(child.parameters(), None) is None:
+            child.eval()
+        else:
+            freeze_modes(child)
 
 
 STUDY_PROTOCOLS = {("full", 50): "fft50", ("full", 5): "fft5", ("linear_probe", 50): "lp50"}
