@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
 from app.report import build_report
+
+# The test files import `report_helpers` from this folder; pytest's importlib mode (set in
+# pyproject.toml so same-named test files in different folders do not clash) does not add it.
+sys.path.insert(0, str(Path(__file__).parent))
 
 PAPER_CSV = Path(__file__).parents[3] / "shared/reference/paper_results.csv"
 
