@@ -13,6 +13,7 @@ TOOLS = {
     "data": "check a dataset folder and print its split sizes",
     "backbones": "list the study's backbones and their metadata",
     "report": "the paper's analysis over results.json files and CSVs",
+    "export": "export a fine-tuned checkpoint as a timm state dict plus normalization constants",
 }
 
 

@@ -33,11 +33,39 @@ class RobustCLI(LightningCLI):
                             help="after fit, run the test measurements on the best checkpoint")
         parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
 
+    def before_instantiate_classes(self) -> None:
+        """`data.batch_size: null` (the experiment configs) -> the backbone's default, halved for TRADES."""
+        from modules.backbone_zoo import default_batch_size
+
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        data, model = config.get("data"), config.get("model")
+        if data is None or model is None or data.get("init_args") is None or model.get("init_args") is None:
+            return
+        if data.init_args.get("batch_size", 0) is None:
+            data.init_args.batch_size = default_batch_size(model.init_args.get("backbone", ""), model.init_args.get("loss"))
+
+    def instantiate_trainer(self, **kwargs):
+        """The rich progress bar is a default callback; drop it when the user turns the bar off."""
+        if self._get(self.config_init, "trainer", default={}).get("enable_progress_bar") is False:
+            callbacks = [c for c in self.trainer_defaults.get("callbacks", []) if not isinstance(c, RichProgressBar)]
+            self.trainer_defaults = self.trainer_defaults | {"callbacks": callbacks}
+        return super().instantiate_trainer(**kwargs)
+
     def after_fit(self) -> None:
         if not self.config_init[self.subcommand].get("test_after_fit") or self.trainer.interrupted:
             return
         best = getattr(self.trainer.checkpoint_callback, "best_model_path", "")
         self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None)
+
+    def before_test(self) -> None:
+        """`test` measures a trained model: it needs an existing checkpoint, checked before any work."""
+        from pathlib import Path
+
+        ckpt = self.config[self.subcommand].get("ckpt_path")
+        if not ckpt:
+            raise ConfigError("test needs a checkpoint: --ckpt_path PATH (e.g. runs/<name>/version_N/checkpoints/best.ckpt)")
+        if not Path(ckpt).is_file():
+            raise ConfigError(f"test needs a checkpoint: --ckpt_path {ckpt} does not exist")
 
 
 def dataset_class_path(value: str) -> str:

@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
 from datamodules.splits import cut_test, split_all, split_trainval
+from modules.registry import ConfigError
 
 SPLITS = ("train", "val", "test")
 
@@ -76,7 +77,7 @@ class ImageClassificationDataModule(LightningDataModule):
 
     dataset_name: ClassVar[str] = ""
 
-    def __init__(self, root: str | None = None, image_size: int = 224, batch_size: int = 64,
+    def __init__(self, root: str | None = None, image_size: int = 224, batch_size: int | None = 64,
                  eval_batch_size: int | None = None, num_workers: int = 4, augment: bool = True) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -128,6 +129,8 @@ class ImageClassificationDataModule(LightningDataModule):
             self.datasets[name] = IndexedImages(self.load_image, items, index.labels[positions], self.transform(name == "train"))
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        if self.batch_size is None:  # `batch_size: null` = the backbone's default, resolved by the CLI for study backbones
+            raise ConfigError("data batch_size is not set: give --data.batch_size N (null means the backbone's default, known only for the study's backbones)")
         self.setup()
         return DataLoader(
             self.datasets[split], batch_size=self.batch_size if split == "train" else self.eval_batch_size,

@@ -113,3 +113,12 @@ def to_app_name(name: str) -> str:
 def to_paper_name(name: str) -> str:
     info = backbone_info(name)
     return info.paper_name if info else name
+
+
+def default_batch_size(backbone: str, loss: str | None = None) -> int | None:
+    """The per-device batch the experiment configs use for `backbone`: its size class's default,
+    halved for TRADES (two forward passes per example); None for a backbone outside the study."""
+    info = backbone_info(backbone)
+    if info is None:
+        return None
+    return max(1, info.batch_size // 2) if loss == "trades" else info.batch_size

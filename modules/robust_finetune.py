@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Literal
 
 import torch
@@ -15,6 +15,7 @@ from modules.backbones import create_classifier
 from modules.losses import build_loss
 from modules.optimizers import parameter_groups
 from modules.protocols import ProtocolOptions, apply_protocol, build_protocol, freeze_modes, head_parameters
+from modules.schedules import EpsSchedule
 
 
 class RobustFineTuneModule(LightningModule):
@@ -27,6 +28,8 @@ class RobustFineTuneModule(LightningModule):
         weights: a local weights file for the backbone (overrides `pretrained`).
         loss: `ce`, `classic_at` or `trades`; `beta` weighs TRADES' KL term.
         attack: the training attack (default: the paper's APGD-CE, Linf, 4/255, 10 steps).
+        eps_schedule: how the training eps grows to `attack.eps` over the epochs (`constant`, or
+            `linear_warmup` with `t1`, `t2`: the follow-up paper's 0 -> 1 ramp between those epochs).
         protocol: `full`, `linear_probe`, `partial` or `lp_ft` (options below).
         lr_backbone, lr_head, wd_backbone, wd_head, betas: AdamW's two parameter groups.
         cosine: cosine annealing of both learning rates over `trainer.max_epochs`.
@@ -41,6 +44,7 @@ class RobustFineTuneModule(LightningModule):
         loss: str = "trades",
         beta: float = 1.0,
         attack: AttackConfig | None = None,
+        eps_schedule: EpsSchedule | None = None,
         protocol: str = "full",
         partial_blocks: int = 1,
         partial_unit: Literal["block", "stage"] = "block",
@@ -57,9 +61,12 @@ class RobustFineTuneModule(LightningModule):
         # Names are checked before the (possibly large) backbone is built.
         self.loss_fn = build_loss(loss, beta)
         self.protocol = build_protocol(protocol, ProtocolOptions(partial_blocks, partial_unit, lp_epochs))
-        self.save_hyperparameters(ignore=["attack"])
+        eps_schedule = EpsSchedule(**eps_schedule) if isinstance(eps_schedule, dict) else eps_schedule or EpsSchedule()
+        self.save_hyperparameters(ignore=["attack", "eps_schedule"])
         self.hparams["attack"] = asdict(attack)
+        self.hparams["eps_schedule"] = asdict(eps_schedule)
         self.attack_config = attack
+        self.eps_schedule = eps_schedule
         self.model = create_classifier(backbone, num_classes, pretrained, weights)
         self.head_names = head_parameters(self.model.net)
         self.apply_protocol(epoch=0)
@@ -82,8 +89,9 @@ class RobustFineTuneModule(LightningModule):
         return self
 
     def training_attack_config(self) -> AttackConfig:
-        """The training attack at the current epoch (an eps schedule may scale eps)."""
-        return self.attack_config
+        """The training attack at the current epoch: eps = alpha(epoch) x the target eps."""
+        alpha = self.eps_schedule.alpha(self.current_epoch)
+        return self.attack_config if alpha == 1 else replace(self.attack_config, eps=self.attack_config.eps * alpha)
 
     def on_train_epoch_start(self) -> None:
         self.apply_protocol(self.current_epoch)
@@ -92,7 +100,10 @@ class RobustFineTuneModule(LightningModule):
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
-        attack = build_attack(self.training_attack_config(), self.model) if self.loss_fn.needs_attack else None
+        config = self.training_attack_config()
+        attack = None
+        if self.loss_fn.needs_attack:  # eps 0 (the start of a warm-up): the clean images, no attack run
+            attack = build_attack(config, self.model) if config.eps > 0 else (lambda images, labels: images.detach())
         out = self.loss_fn(self.model, x, y, attack)
         self.train_acc(out.logits.detach().argmax(1), y)
         self.log("train/loss", out.loss, prog_bar=True, on_step=True, on_epoch=True)

@@ -77,7 +77,7 @@ def test_madry_resnet50_round_trip(tmp_path, same_tensors):
 REVISITING = [
     ("robust_convnext_tiny", "convnext_tiny", "ddp"),
     ("robust_deit_small_patch16_224", "deit_small_patch16_224", "normalized"),
-    ("robust_convnext_tiny", "convnext_tiny", "base_model"),
+    pytest.param("robust_convnext_tiny", "convnext_tiny", "base_model", marks=pytest.mark.slow),
     pytest.param("robust_convnext_base", "convnext_base", "ddp", marks=pytest.mark.slow),
     pytest.param("robust_vit_base_patch16_224", "vit_base_patch16_224", "normalized", marks=pytest.mark.slow),
 ]

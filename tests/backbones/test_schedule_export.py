@@ -1,0 +1,105 @@
+"""Epsilon schedules (logged per epoch to TensorBoard) and the export of a fine-tuned checkpoint."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from lightning import Callback, Trainer, seed_everything
+from lightning.pytorch.loggers import TensorBoardLogger
+
+from app.__main__ import main
+from datamodules import DigitsDataModule
+from modules import RobustFineTuneModule
+from modules.export import export_checkpoint, load_exported
+from modules.registry import ConfigError
+from modules.schedules import SCHEDULES, EpsSchedule
+
+EPS = 4 / 255
+
+
+def test_constant_schedule():
+    assert [EpsSchedule().alpha(epoch) for epoch in (0, 10, 49)] == [1.0, 1.0, 1.0]
+
+
+def test_linear_warmup_of_the_follow_up_paper():
+    schedule = EpsSchedule("linear_warmup", t1=12, t2=37)
+    assert schedule.alpha(0) == schedule.alpha(11) == 0.0
+    assert schedule.alpha(12) == 0.0 and schedule.alpha(37) == schedule.alpha(49) == 1.0
+    assert schedule.alpha(24) == pytest.approx(12 / 25)
+    alphas = [schedule.alpha(epoch) for epoch in range(50)]
+    assert alphas == sorted(alphas)
+    assert EpsSchedule("linear_warmup", t1=3, t2=3).alpha(3) == 1.0
+
+
+def test_bad_schedules():
+    assert {"constant", "linear_warmup"} <= set(SCHEDULES.names())
+    with pytest.raises(ConfigError, match="unknown eps schedule 'cosine'; valid choices: constant, linear_warmup"):
+        EpsSchedule("cosine")
+    with pytest.raises(ConfigError, match="t1 <= t2"):
+        EpsSchedule("linear_warmup", t1=5, t2=2)
+
+
+class RecordEps(Callback):
+    def __init__(self) -> None:
+        self.eps: list[float] = []
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self.eps.append(pl_module.training_attack_config().eps)
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    """A 3-epoch TRADES fit of timm's test ResNet on digits, eps warmed up over epochs 1..3."""
+    seed_everything(0)
+    out = tmp_path_factory.mktemp("fit")
+    model = RobustFineTuneModule(backbone="test_resnet", num_classes=10, pretrained=False, loss="trades",
+                                 attack={"eps": EPS, "steps": 1},
+                                 eps_schedule={"name": "linear_warmup", "t1": 1, "t2": 3})
+    data = DigitsDataModule(image_size=16, batch_size=8, num_workers=0)
+    record = RecordEps()
+    trainer = Trainer(max_epochs=3, limit_train_batches=1, limit_val_batches=0, accelerator="cpu", devices=1,
+                      logger=TensorBoardLogger(out, name="tb", version=0), callbacks=[record],
+                      enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                      log_every_n_steps=1)
+    trainer.fit(model, datamodule=data)
+    ckpt = out / "model.ckpt"
+    trainer.save_checkpoint(ckpt)
+    return model, record, out, ckpt
+
+
+def test_eps_follows_the_schedule_and_is_logged_per_epoch(fitted):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    model, record, out, _ = fitted
+    assert record.eps == pytest.approx([0.0, 0.0, EPS / 2])
+    events = EventAccumulator(str(out / "tb" / "version_0"))
+    events.Reload()
+    logged = [event.value for event in events.Scalars("train/eps")]
+    assert logged == pytest.approx([0.0, 0.0, EPS / 2], abs=1e-7)
+    assert model.hparams["eps_schedule"] == {"name": "linear_warmup", "t1": 1, "t2": 3}
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".pt"])
+def test_export_loads_into_plain_timm(fitted, tmp_path, suffix):
+    model, _, _, ckpt = fitted
+    weights, meta = export_checkpoint(ckpt, tmp_path / f"exported{suffix}", class_names=[str(i) for i in range(10)])
+    metadata = json.loads(meta.read_text())
+    assert metadata["timm_name"] == "test_resnet" and metadata["num_classes"] == 10
+    assert metadata["class_names"][:3] == ["0", "1", "2"]
+    net = load_exported(weights).eval()  # timm.create_model(...).load_state_dict(...), strict
+    x = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    mean = torch.tensor(metadata["mean"]).view(1, 3, 1, 1)
+    std = torch.tensor(metadata["std"]).view(1, 3, 1, 1)
+    model.eval()
+    with torch.no_grad():
+        assert torch.allclose(net((x - mean) / std), model(x), atol=1e-6, rtol=0)
+
+
+def test_export_tool(fitted, tmp_path, capsys):
+    _, _, _, ckpt = fitted
+    assert main(["export", "--ckpt", str(ckpt), "--out", str(tmp_path / "m.safetensors")]) == 0
+    assert (tmp_path / "m.safetensors").is_file() and (tmp_path / "m.json").is_file()
+    assert main(["export", "--ckpt", str(tmp_path / "nothing.ckpt"), "--out", str(tmp_path / "x.pt")]) == 2
+    assert "checkpoint not found" in capsys.readouterr().err
