@@ -38,3 +38,63 @@ def count_correct(
                     with torch.no_grad():
                         correct[name] += int((model(inputs).argmax(1) == y).sum())
     return correct, total
+
+
+class IndexedSubset(torch.utils.data.Dataset):
+    """`dataset` restricted to `indices`, yielding (x, y, dataset index)."""
+
+    def __init__(self, dataset, indices: list[int]) -> None:
+        self.dataset, self.indices = dataset, list(indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int):
+        x, y = self.dataset[self.indices[i]][:2]
+        return x, y, self.indices[i]
+
+
+def per_example(
+    model: nn.Module,
+    dataset,
+    indices: list[int],
+    measurements: dict,
+    device: torch.device,
+    batch_size: int = 64,
+) -> tuple[dict[str, dict[int, list[bool] | bool]], dict[str, float]]:
+    """Per-example correctness of every measurement over `indices` of `dataset` (one shard),
+    keyed by dataset index, and the seconds each measurement took. The model is evaluated in
+    eval mode; attacks restore every module's mode themselves."""
+    import time
+
+    loader = torch.utils.data.DataLoader(IndexedSubset(dataset, indices), batch_size=batch_size)
+    results: dict[str, dict[int, list[bool] | bool]] = {name: {} for name in measurements}
+    seconds = dict.fromkeys(measurements, 0.0)
+    with eval_mode(model):
+        for x, y, idx in loader:
+            x, y = x.to(device), y.to(device)
+            for name, measurement in measurements.items():
+                started = time.perf_counter()
+                correct = measurement.run(x, y, idx).cpu()
+                seconds[name] += time.perf_counter() - started
+                results[name].update({int(i): c.tolist() for i, c in zip(idx, correct)})
+    return results, seconds
+
+
+def gather(results: dict[str, dict[int, object]], seconds: dict[str, float]) -> tuple[dict, dict]:
+    """Union of every rank's per-example results (keyed by dataset index, so exact whatever the
+    sharding); seconds are the maximum over ranks (the wall time). A no-op without a process group."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return results, seconds
+    everything: list = [None] * dist.get_world_size()
+    dist.all_gather_object(everything, (results, seconds))
+    merged = {name: {} for name in results}
+    wall = dict.fromkeys(seconds, 0.0)
+    for part, part_seconds in everything:
+        for name, rows in part.items():
+            merged[name].update(rows)
+        for name, value in part_seconds.items():
+            wall[name] = max(wall[name], value)
+    return merged, wall

@@ -84,17 +84,42 @@ class ResultsWriter(Callback):
     def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         figures = {PAPER_COLUMNS[key.removeprefix("test/")]: float(value) for key, value in trainer.callback_metrics.items()
                    if key.startswith("test/") and key.removeprefix("test/") in PAPER_COLUMNS}
-        self.update(trainer, pl_module, status="complete", tested_checkpoint=trainer.ckpt_path, **figures)
-        self.print_summary(trainer, figures)
+        details = self.measurement_details(trainer)
+        figures |= details.pop("figures", {})
+        self.update(trainer, pl_module, status="complete", tested_checkpoint=trainer.ckpt_path, **figures, **details)
+        self.print_summary(trainer, figures, details.get("seconds", {}))
+
+    @staticmethod
+    def measurement_details(trainer: Trainer) -> dict[str, Any]:
+        """The test report of the RobustnessCallback: paper columns, per-corruption accuracies,
+        attack settings, number of test images, seconds per measurement, fp32 recheck counts
+        and the expected-robustness curve (when measured)."""
+        from modules.callbacks.robustness import RobustnessCallback
+
+        report = next((cb.report.get("test") for cb in trainer.callbacks if isinstance(cb, RobustnessCallback)), None)
+        if not report:
+            return {}
+        details: dict[str, Any] = {
+            "figures": {PAPER_COLUMNS[k]: float(v) for k, v in report["accuracy"].items() if k in PAPER_COLUMNS},
+            "attacks": report["settings"],
+            "num_test_images": report["num_images"],
+            "seconds": report["seconds"],
+        }
+        for key in ("per_corruption", "fp32_recheck", "expected_robustness"):
+            if key in report:
+                details[key] = report[key]
+        return details
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
         status = "interrupted" if isinstance(exception, KeyboardInterrupt) else "failed"
         self.update(trainer, pl_module, status=status, error="".join(traceback.format_exception_only(exception)).strip())
 
     @rank_zero_only
-    def print_summary(self, trainer: Trainer, figures: dict[str, float]) -> None:
+    def print_summary(self, trainer: Trainer, figures: dict[str, float], seconds: dict[str, float] | None = None) -> None:
         table = Table(title=f"Robustness on the test set ({self.path(trainer)})")
         for column in figures:
             table.add_column(column, justify="right")
         table.add_row(*(f"{value:.4f}" for value in figures.values()))
+        if seconds:
+            table.caption = "seconds: " + ", ".join(f"{name} {value:.1f}" for name, value in seconds.items())
         Console().print(table)
