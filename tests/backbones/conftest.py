@@ -25,3 +25,13 @@ def same_tensors():
         return sorted(k for k in set(a) | set(b) if k not in a or k not in b or not torch.equal(a[k], b[k]))
 
     return differing
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One intra-op thread: on a shared, oversubscribed CPU, two OpenMP threads waiting on each other
+    make small convolutions ~100x slower. Restored after each module."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -10,7 +10,7 @@ import timm
 import torch
 
 from modules.backbones import create_classifier
-from modules.checkpoints import CHECKPOINT_FORMATS, read_state_dict
+from modules.checkpoints import CHECKPOINT_FORMATS, load_weights_file, read_state_dict
 from modules.registry import ConfigError
 
 IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
@@ -114,9 +114,9 @@ def test_revisiting_facebook_convnext_names_are_converted(tmp_path, same_tensors
 
 def test_wrong_architecture_names_the_keys(tmp_path):
     path = tmp_path / "deit.pt"
-    torch.save(revisiting_checkpoint(random_timm("deit_small_patch16_224"), "ddp"), path)
+    torch.save(revisiting_checkpoint(random_timm("deit_tiny_patch16_224"), "ddp"), path)
     with pytest.raises(ConfigError) as error:
-        create_classifier("robust_convnext_tiny", num_classes=3, weights=str(path))
+        load_weights_file(timm.create_model("convnext_atto", num_classes=3), path, "revisiting")
     message = str(error.value)
     assert "missing keys: " in message and "stages.0.blocks.0.conv_dw.weight" in message
     assert "unexpected keys: " in message and "blocks.0.attn.qkv.weight" in message
@@ -133,12 +133,12 @@ def test_missing_keys_are_named(tmp_path):
 
 
 def test_wrong_shape_is_named(tmp_path):
-    state = revisiting_checkpoint(random_timm("deit_small_patch16_224"), "ddp")
-    state["module.pos_embed"] = torch.zeros(1, 50, 384)
+    state = revisiting_checkpoint(random_timm("deit_tiny_patch16_224"), "ddp")
+    state["module.pos_embed"] = torch.zeros(1, 50, 192)
     path = tmp_path / "shape.pt"
     torch.save(state, path)
     with pytest.raises(ConfigError, match="wrong-shape keys: pos_embed"):
-        create_classifier("robust_deit_small_patch16_224", num_classes=3, weights=str(path))
+        load_weights_file(timm.create_model("deit_tiny_patch16_224", num_classes=3), path, "revisiting")
 
 
 def test_truncated_file(tmp_path):
