@@ -42,7 +42,11 @@ class RobustCLI(LightningCLI):
         if data is None or model is None or data.get("init_args") is None or model.get("init_args") is None:
             return
         if data.init_args.get("batch_size", 0) is None:
-            data.init_args.batch_size = default_batch_size(model.init_args.get("backbone", ""), model.init_args.get("loss"))
+            backbone = model.init_args.get("backbone", "")
+            data.init_args.batch_size = default_batch_size(backbone, model.init_args.get("loss"))
+            if data.init_args.batch_size is None:
+                raise ConfigError(f"data.batch_size is null (the backbone's default), but {backbone!r} is not one of "
+                                  "the study's backbones: give --data.batch_size N")
 
     def instantiate_trainer(self, **kwargs):
         """The rich progress bar is a default callback; drop it when the user turns the bar off."""
