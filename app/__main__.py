@@ -17,9 +17,25 @@ TOOLS = {
 }
 
 
+TRAINING = {
+    "fit": "fine-tune a backbone (then test the best checkpoint)",
+    "validate": "run the validation loop on a checkpoint",
+    "test": "the five robustness measurements on a checkpoint",
+}
+
+
+def usage() -> str:
+    lines = ["usage: python -m app SUBCOMMAND [options]   (python -m app SUBCOMMAND --help for its options)", ""]
+    lines += [f"  {name:<10} {text}" for name, text in (TRAINING | TOOLS).items()]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in TOOLS:
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0 if argv else 2
+    if argv[0] in TOOLS:
         command = importlib.import_module(f"app.commands.{argv[0]}")
         return command.main(argv[1:])
     from app.cli import run_cli

@@ -19,7 +19,7 @@ from datamodules.registry import register_dataset
 
 @register_dataset("digits")
 class DigitsDataModule(ImageClassificationDataModule):
-    def __init__(self, root: str | None = None, image_size: int = 32, batch_size: int = 64,
+    def __init__(self, root: str | None = None, image_size: int = 32, batch_size: int | None = 64,
                  eval_batch_size: int | None = None, num_workers: int = 0, augment: bool = True) -> None:
         super().__init__(root, image_size, batch_size, eval_batch_size, num_workers, augment)
         self._images: torch.Tensor | None = None

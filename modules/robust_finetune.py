@@ -15,6 +15,7 @@ from modules.backbones import create_classifier
 from modules.losses import build_loss
 from modules.optimizers import parameter_groups
 from modules.protocols import ProtocolOptions, apply_protocol, build_protocol, freeze_modes, head_parameters
+from modules.registry import ConfigError
 from modules.schedules import EpsSchedule
 
 
@@ -92,6 +93,14 @@ class RobustFineTuneModule(LightningModule):
         """The training attack at the current epoch: eps = alpha(epoch) x the target eps."""
         alpha = self.eps_schedule.alpha(self.current_epoch)
         return self.attack_config if alpha == 1 else replace(self.attack_config, eps=self.attack_config.eps * alpha)
+
+    def setup(self, stage: str) -> None:
+        if stage == "fit" and self.hparams.protocol == "lp_ft" and self.trainer.world_size > 1:
+            # DDP registers gradient hooks only for the parameters that need gradients when it
+            # wraps the model, so a backbone unfrozen mid-run would train without being synced.
+            raise ConfigError("protocol lp_ft cannot run on several devices (DDP cannot follow parameters "
+                              "unfrozen mid-run): run it on one device, or run linear_probe then full "
+                              "from its checkpoint")
 
     def on_train_epoch_start(self) -> None:
         self.apply_protocol(self.current_epoch)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -78,6 +79,15 @@ def test_lp_ft_probes_then_fine_tunes():
         module.apply_protocol(epoch)
         assert net.layer1[0].conv1.weight.requires_grad is backbone_trains
         assert net.fc.weight.requires_grad
+
+
+def test_lp_ft_refuses_several_devices_before_training():
+    module = make("lp_ft", lp_epochs=2)
+    module.trainer = SimpleNamespace(world_size=2)
+    with pytest.raises(ValueError, match="protocol lp_ft cannot run on several devices"):
+        module.setup("fit")
+    module.trainer = SimpleNamespace(world_size=1)
+    module.setup("fit")
 
 
 def test_unknown_protocol_names_the_choices():
