@@ -83,22 +83,29 @@ class AutoAttack(RobustAttack):
                                multi_targeted=True, n_classes=self.n_classes)
         fab.n_target_classes = targets
         if self.norm == "L1":
-            return {
+            return self._dlr_needs_four_classes({
                 "apgd-ce": L1APGD(m, eps, steps, restarts=5, loss="ce", use_largereps=True, seed=seed).forward,
                 "apgd-t": L1APGD(m, eps, steps, restarts=1, loss="dlr-targeted", n_target_classes=min(5, targets),
                                  use_largereps=True, seed=seed).forward,
                 "fab-t": fab,
-            }
+            })
         apgdt = torchattacks.APGDT(m, norm=self.norm, eps=eps, steps=steps, n_restarts=1, seed=seed,
                                    n_classes=self.n_classes)
         apgdt.n_target_classes = targets
-        return {
+        attacks = {
             "apgd-ce": torchattacks.APGD(m, norm=self.norm, eps=eps, steps=steps, n_restarts=1, seed=seed, loss="ce"),
             "apgd-t": apgdt,
             "fab-t": fab,
             "square": torchattacks.Square(m, norm=self.norm, eps=eps, n_queries=self.square_queries, n_restarts=1,
                                           p_init=0.8, seed=seed, resc_schedule=False),
         }
+        return self._dlr_needs_four_classes(attacks)
+
+    def _dlr_needs_four_classes(self, attacks: dict) -> dict:
+        """The targeted DLR loss reads the 4 largest logits (as in the reference)."""
+        if self.n_classes < 4:
+            attacks.pop("apgd-t")
+        return attacks
 
     def settings(self) -> dict:
         return {"algorithm": "autoattack-standard", "norm": self.norm, "eps": self.eps, "steps": self.steps,
