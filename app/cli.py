@@ -26,7 +26,7 @@ class RobustCLI(LightningCLI):
         parser.add_lightning_class_args(ResultsWriter, "results")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults({
-            "checkpoint.monitor": "val/linf_acc", "checkpoint.mode": "max",
+            "checkpoint.monitor": "val/selection_score", "checkpoint.mode": "max",
             "checkpoint.filename": "best", "checkpoint.save_last": True,
         })
         parser.add_argument("--test_after_fit", type=bool, default=True,
@@ -122,8 +122,11 @@ def config_error(error: BaseException) -> ConfigError | None:
 
 
 def run_cli(argv: list[str]) -> int:
+    program = sys.argv
     try:
-        sys.argv = [sys.argv[0], *expand_dataset_names(argv)]
+        # LightningCLI reads sys.argv (passing `args` as well makes it warn): point it at the
+        # expanded arguments for this call only.
+        sys.argv = [program[0], *expand_dataset_names(argv)]
         RobustCLI(
             RobustFineTuneModule,
             ImageClassificationDataModule,
@@ -146,4 +149,6 @@ def run_cli(argv: list[str]) -> int:
             raise
         print(f"error: {cause}", file=sys.stderr)
         return 2
+    finally:
+        sys.argv = program
     return 0

@@ -11,6 +11,13 @@ from modules.measurements import BUDGETS, MEASUREMENTS, Settings, area, build_me
 from modules.registry import ConfigError
 
 
+def selection_score(accuracy: dict[str, float]) -> float:
+    """What the best checkpoint maximizes: the sum of the accuracies measured at validation (the
+    paper's `sum` aggregate over the measurements taken). Robust accuracy alone would hand a
+    non-robust baseline's "best" checkpoint to whichever early epoch had a stray robust hit."""
+    return float(sum(accuracy.values()))
+
+
 class RobustnessCallback(Callback):
     """Logs `val/<column>` on a fixed validation subset each epoch and `test/<column>` over the
     whole test set (columns: clean_acc, linf_acc, l2_acc, l1_acc, common_acc, expected_linf_acc).
@@ -100,6 +107,8 @@ class RobustnessCallback(Callback):
         for column, value in report["accuracy"].items():
             pl_module.log(f"{split}/{column}", value, prog_bar=column in ("linf_acc", "l2_acc"), sync_dist=False,
                           rank_zero_only=False)
+        if split == "val":
+            pl_module.log("val/selection_score", selection_score(report["accuracy"]), sync_dist=False, rank_zero_only=False)
         self.report[split] = report
         if trainer.is_global_zero:
             self.log_figures(trainer, pl_module, split, report)

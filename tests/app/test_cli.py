@@ -1,0 +1,113 @@
+"""`python -m app fit|test` as a user runs it: overrides, the run directory, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from app.__main__ import main
+from modules.callbacks.robustness import selection_score
+
+QUICKSTART = "configs/quickstart.yaml"
+
+
+def short_run(tmp_path: Path, *overrides: str) -> list[str]:
+    """The quickstart, cut to one short epoch on 16x16 images, writing under tmp_path."""
+    return ["fit", "--config", QUICKSTART, "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2",
+            "--trainer.limit_val_batches", "1", "--robustness.subset_size", "8", "--robustness.steps", "2", "--robustness.test_steps", "2",
+            "--data.init_args.image_size", "16", "--trainer.logger.init_args.save_dir", str(tmp_path / "runs"),
+            "--trainer.enable_progress_bar", "false", *overrides]
+
+
+@pytest.fixture(scope="module")
+def fitted_run(tmp_path_factory) -> Path:
+    tmp_path = tmp_path_factory.mktemp("fit")
+    assert main(short_run(tmp_path, "--model.loss", "ce", "--model.protocol", "linear_probe")) == 0
+    (run,) = (tmp_path / "runs" / "quickstart").iterdir()
+    return run
+
+
+def test_fit_then_test_writes_a_complete_run_directory(fitted_run):
+    assert (fitted_run / "config.yaml").is_file()
+    assert list(fitted_run.glob("events.out.tfevents.*"))
+    assert (fitted_run / "checkpoints" / "best.ckpt").is_file() and (fitted_run / "checkpoints" / "last.ckpt").is_file()
+    results = json.loads((fitted_run / "results.json").read_text())
+    assert results["status"] == "complete"
+    for column in ("clean_acc", "Linf_acc", "L2_acc"):
+        assert 0.0 <= results[column] <= 1.0, column
+    assert results["dataset"] == "digits" and results["backbone"] == "test_resnet"
+
+
+def test_command_line_overrides_change_the_run(fitted_run):
+    config = yaml.safe_load((fitted_run / "config.yaml").read_text())
+    assert config["model"]["init_args"]["loss"] == "ce"
+    assert config["model"]["init_args"]["protocol"] == "linear_probe"
+    assert config["trainer"]["max_epochs"] == 1
+    results = json.loads((fitted_run / "results.json").read_text())
+    assert (results["loss"], results["adaptation"], results["epochs"]) == ("ce", "linear_probe", 1)
+    checkpoint = torch.load(fitted_run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert checkpoint["hyper_parameters"]["loss"] == "ce"
+
+
+def test_print_config_shows_an_override(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["fit", "--config", QUICKSTART, "--model.loss", "classic_at", "--print_config"])
+    assert exit_.value.code == 0
+    config = yaml.safe_load(capsys.readouterr().out)
+    assert config["model"]["init_args"]["loss"] == "classic_at"
+    assert config["model"]["init_args"]["backbone"] == "test_resnet"
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["--model.backbone", "resnet5O"], "unknown backbone 'resnet5O'; valid choices: the study's 40 backbones"),
+    (["--model.loss", "madry"], "unknown loss 'madry'; valid choices: ce, classic_at, trades"),
+    (["--model.protocol", "lp"], "unknown protocol 'lp'; valid choices: full, linear_probe, partial, lp_ft"),
+    (["--model.weights", "/nonexistent/weights.pt"], "weights file not found: /nonexistent/weights.pt"),
+    (["--data", "flowerz"], "unknown dataset 'flowerz'; valid choices: "),
+    (["--model.attack.eps", "-1"], "attack eps must be a number >= 0, got -1.0"),
+])
+def test_bad_input_stops_with_one_clear_message_before_training(tmp_path, capsys, overrides, message):
+    assert main(short_run(tmp_path, *overrides)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "runs").exists()  # nothing ran, nothing half-written
+
+
+def test_unknown_yaml_key_names_the_key_and_the_valid_options(tmp_path, capsys):
+    config = yaml.safe_load(Path(QUICKSTART).read_text())
+    config["model"]["init_args"]["lossfn"] = "trades"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(config))
+    assert main(["fit", "--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "Option 'lossfn' is not accepted" in err
+    assert "valid options: backbone, num_classes, pretrained, weights, loss" in err
+
+
+def test_results_file_is_as_readable_as_any_file_the_user_writes(fitted_run):
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((fitted_run / "results.json").stat().st_mode) == 0o666 & ~umask
+
+
+def test_an_in_process_run_leaves_sys_argv_as_it_was(fitted_run):
+    before = list(sys.argv)
+    with pytest.raises(SystemExit):
+        main(["fit", "--config", QUICKSTART, "--print_config"])
+    assert sys.argv == before
+
+
+def test_best_checkpoint_is_chosen_on_the_sum_of_validation_accuracies():
+    # A non-robust baseline: a stray robust hit at a poor epoch must not make it the best one.
+    early = selection_score({"clean_acc": 0.52, "linf_acc": 0.05, "l2_acc": 0.20})
+    late = selection_score({"clean_acc": 0.96, "linf_acc": 0.0, "l2_acc": 0.39})
+    assert late > early
+    assert selection_score({"clean_acc": 0.9, "linf_acc": 0.6}) == pytest.approx(1.5)
