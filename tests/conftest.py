@@ -1,11 +1,23 @@
-"""Fixtures shared by every test folder: a tiny BatchNorm classifier and a batch of images."""
+"""Fixtures shared by every test folder: a tiny BatchNorm classifier, a batch of images, the paper's CSV."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 import torch
 
 from modules.backbones import NormalizedClassifier, create_classifier
+
+PAPER_CSV = Path(__file__).parents[2] / "shared/reference/paper_results.csv"
+
+
+@pytest.fixture(scope="session")
+def paper_csv() -> Path:
+    """The published results (../shared/reference/paper_results.csv beside the checkout)."""
+    if not PAPER_CSV.exists():
+        pytest.skip(f"the paper's results are not at {PAPER_CSV}")
+    return PAPER_CSV
 
 
 @pytest.fixture

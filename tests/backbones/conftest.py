@@ -1,20 +1,9 @@
-"""Fixtures for the backbone tests: the paper's CSV, a bit-for-bit state dict comparison."""
+"""Fixtures for the backbone tests: a bit-for-bit state dict comparison."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
-
-PAPER_CSV = Path(__file__).parents[3] / "shared/reference/paper_results.csv"
-
-
-@pytest.fixture(scope="session")
-def paper_csv() -> Path:
-    if not PAPER_CSV.exists():
-        pytest.skip(f"the paper's results are not at {PAPER_CSV}")
-    return PAPER_CSV
 
 
 @pytest.fixture

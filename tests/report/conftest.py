@@ -13,16 +13,6 @@ from app.report import build_report
 # pyproject.toml so same-named test files in different folders do not clash) does not add it.
 sys.path.insert(0, str(Path(__file__).parent))
 
-PAPER_CSV = Path(__file__).parents[3] / "shared/reference/paper_results.csv"
-
-
-@pytest.fixture(scope="session")
-def paper_csv() -> Path:
-    if not PAPER_CSV.exists():
-        pytest.skip(f"the paper's results are not at {PAPER_CSV}")
-    return PAPER_CSV
-
-
 @pytest.fixture(scope="session")
 def paper_report(paper_csv: Path, tmp_path_factory: pytest.TempPathFactory):
     """The report over the paper's full CSV, built once per session."""
