@@ -137,25 +137,32 @@ def rank_comparison(rankings: pd.DataFrame, directory: Path) -> Path:
 
 
 def odds_ratios(wins: pd.DataFrame, directory: Path) -> Path:
-    """TRADES-vs-AT odds ratios (log scale) per size class, one marker per protocol."""
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
-    sizes = list(dict.fromkeys(wins["size"]))
+    """Left: TRADES' win odds per size class (sign test); right: each size class's odds ratio
+    against the other classes (Fisher). Log scale, one marker per protocol."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     protocols = protocol_order(list(wins["protocol"].unique()))
     width = 0.8 / max(1, len(protocols))
-    for index, (color, protocol) in enumerate(zip(_PROTOCOL_COLORS, protocols)):
-        of_protocol = wins[wins["protocol"] == protocol].set_index("size").reindex(sizes)
-        x = np.arange(len(sizes)) + (index - (len(protocols) - 1) / 2) * width
-        finite = of_protocol["odds_ratio"].replace([np.inf, 0], np.nan)
-        ax.scatter(x, finite, color=color, label=protocol, zorder=3)
-        for xi, (ratio, p) in zip(x, zip(finite, of_protocol["p_value"])):
-            if not np.isnan(ratio):
-                ax.annotate(f"p={p:.2g}", (xi, ratio), fontsize=6, xytext=(0, 6), textcoords="offset points",
-                            ha="center")
-    ax.axhline(1.0, color="gray", linestyle="--", linewidth=1)
-    if wins["odds_ratio"].replace([np.inf, 0], np.nan).notna().any():
-        ax.set_yscale("log")
-    ax.set_xticks(range(len(sizes)), sizes)
-    ax.set(ylabel="odds ratio (> 1: TRADES wins more)", title="TRADES vs classic AT (Fisher exact test)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    panels = [(axes[0], "win_odds", "sign_p", list(dict.fromkeys(wins["size"])),
+               "TRADES wins / AT wins", "Which loss wins (sign test)"),
+              (axes[1], "odds_ratio", "p_value", [s for s in dict.fromkeys(wins["size"]) if s != "all"],
+               "odds ratio vs the other sizes", "By model size (Fisher exact test)")]
+    for ax, value, p_column, sizes, ylabel, title in panels:
+        for index, (color, protocol) in enumerate(zip(_PROTOCOL_COLORS, protocols)):
+            of_protocol = wins[wins["protocol"] == protocol].set_index("size").reindex(sizes)
+            x = np.arange(len(sizes)) + (index - (len(protocols) - 1) / 2) * width
+            finite = of_protocol[value].replace([np.inf, 0], np.nan)
+            ax.scatter(x, finite, color=color, label=protocol, zorder=3)
+            for xi, ratio, p in zip(x, finite, of_protocol[p_column]):
+                if not np.isnan(ratio):
+                    ax.annotate(f"p={p:.2g}", (xi, ratio), fontsize=6, xytext=(0, 6), textcoords="offset points",
+                                ha="center")
+        ax.axhline(1.0, color="gray", linestyle="--", linewidth=1)
+        if wins[value].replace([np.inf, 0], np.nan).notna().any():
+            ax.set_yscale("log")
+        ax.set_xticks(range(len(sizes)), sizes)
+        ax.set(ylabel=ylabel, title=title)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("TRADES vs classic AT (> 1: TRADES)")
+    fig.tight_layout()
     return _save(fig, wins, directory, "odds_ratios")

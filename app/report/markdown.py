@@ -60,8 +60,10 @@ def _sections(report: Report, out_dir: Path) -> list[str]:
         table(report.mac), f"![Spearman correlations]({link['agreement_heatmap']})\n",
         "## TRADES versus classic AT\n",
         "For every (backbone, dataset, measurement) with both losses, the higher accuracy wins; ties are "
-        "counted but left out of Fisher's exact test on [[TRADES wins, TRADES losses], [AT wins, AT losses]] "
-        "(= [[t, a], [a, t]], odds ratio (t/a)^2; above 1 TRADES wins more often). Per backbone: "
+        "counted but left out of the tests. `win_odds` = TRADES wins / AT wins, with the exact sign test "
+        "`sign_p` (above 1: TRADES wins more often). `odds_ratio` / `p_value`: Fisher's exact test of a size "
+        "class against the other size classes, on [[TRADES wins, AT wins] in the class, [TRADES wins, AT "
+        "wins] in the others] (above 1: TRADES wins relatively more often in that class). Per backbone: "
         "[trades_vs_at_backbones.csv](trades_vs_at_backbones.csv).\n",
         table(report.wins), f"![Odds ratios]({link['odds_ratios']})\n",
         "## Low-cost proxies\n",

@@ -1,17 +1,21 @@
 """TRADES versus classic adversarial training.
 
 The two losses are compared on every (backbone, dataset, measurement) triple where a
-protocol has both: the loss with the higher accuracy wins, equal accuracies are ties
-and are left out of the test. Per protocol and size class (and "all"), Fisher's exact
-test runs on the 2x2 table [[TRADES wins, TRADES losses], [AT wins, AT losses]]; with
-ties left out, TRADES losses = AT wins, so the table is [[t, a], [a, t]] and the odds
-ratio is (t / a)^2: above 1 TRADES wins more often, below 1 classic AT does.
+protocol has both: the loss with the higher accuracy wins, equal accuracies are ties and
+are left out of the tests. Per protocol and size class (and "all"):
+
+- `win_odds` = TRADES wins / AT wins, with the exact two-sided binomial (sign) test of
+  "each loss wins half the duels" (`sign_p`): which loss wins more often;
+- `odds_ratio` and `p_value`: Fisher's exact test on [[TRADES wins, AT wins] in this size
+  class, [TRADES wins, AT wins] in the other size classes], the sample odds ratio (> 1:
+  TRADES wins relatively more often in this size class than in the others). Undefined for
+  "all". Each duel is counted once: a table [[t, a], [a, t]] would count it twice.
 """
 
 from __future__ import annotations
 
 import pandas as pd
-from scipy.stats import fisher_exact
+from scipy.stats import binomtest, fisher_exact
 
 from .names import CLASSIC_AT, MEASUREMENTS, TRADES, protocol_order, size_order
 
@@ -40,26 +44,39 @@ def _counts(winners: pd.Series) -> dict[str, int]:
             "ties": int((winners == "tie").sum())}
 
 
-def fisher(trades_wins: int, at_wins: int) -> tuple[float, float]:
-    """Odds ratio and two-sided p-value on [[t, a], [a, t]] (see the module docstring)."""
-    if trades_wins + at_wins == 0:
+def win_odds(trades_wins: int, at_wins: int) -> tuple[float, float]:
+    """TRADES' odds of winning a duel and the two-sided sign-test p-value."""
+    n = trades_wins + at_wins
+    if n == 0:
         return float("nan"), float("nan")
-    result = fisher_exact([[trades_wins, at_wins], [at_wins, trades_wins]])
+    odds = trades_wins / at_wins if at_wins else float("inf")
+    return odds, float(binomtest(trades_wins, n, 0.5).pvalue)
+
+
+def fisher(inside: dict[str, int], outside: dict[str, int]) -> tuple[float, float]:
+    """Odds ratio and two-sided p-value of a size class against the other size classes."""
+    table = [[inside["trades_wins"], inside["at_wins"]], [outside["trades_wins"], outside["at_wins"]]]
+    if min(sum(row) for row in table) == 0:
+        return float("nan"), float("nan")
+    result = fisher_exact(table)
     return float(result.statistic), float(result.pvalue)
 
 
 def win_counts(table: pd.DataFrame) -> pd.DataFrame:
-    """Win counts, odds ratio and p-value per protocol and size class (plus "all")."""
+    """Win counts, TRADES' win odds (sign test) and the size-class odds ratio (Fisher) per
+    protocol and size class, plus "all"."""
     records = []
     for protocol in protocol_order(list(table["protocol"].unique())):
         of_protocol = table[table["protocol"] == protocol]
         for size in [*size_order(list(of_protocol["size"].unique())), ALL]:
-            subset = of_protocol if size == ALL else of_protocol[of_protocol["size"] == size]
-            counts = _counts(subset["winner"])
-            odds_ratio, p_value = fisher(counts["trades_wins"], counts["at_wins"])
-            records.append({"protocol": protocol, "size": size, **counts,
+            inside = of_protocol if size == ALL else of_protocol[of_protocol["size"] == size]
+            counts = _counts(inside["winner"])
+            odds, sign_p = win_odds(counts["trades_wins"], counts["at_wins"])
+            odds_ratio, p_value = ((float("nan"), float("nan")) if size == ALL
+                                   else fisher(counts, _counts(of_protocol[of_protocol["size"] != size]["winner"])))
+            records.append({"protocol": protocol, "size": size, **counts, "win_odds": odds, "sign_p": sign_p,
                             "odds_ratio": odds_ratio, "p_value": p_value})
-    return pd.DataFrame(records, columns=["protocol", "size", "trades_wins", "at_wins", "ties",
+    return pd.DataFrame(records, columns=["protocol", "size", "trades_wins", "at_wins", "ties", "win_odds", "sign_p",
                                           "odds_ratio", "p_value"])
 
 

@@ -61,14 +61,17 @@ def test_trades_vs_at_counts_and_fisher():
     assert wins.loc["small", ["trades_wins", "at_wins", "ties"]].tolist() == [5, 0, 0]
     assert wins.loc["large", ["trades_wins", "at_wins", "ties"]].tolist() == [2, 2, 1]
     assert wins.loc["all", ["trades_wins", "at_wins", "ties"]].tolist() == [7, 2, 1]
-    # [[5, 0], [0, 5]]: OR infinite; two-sided p = P(X=5) + P(X=0) = 2 / C(10, 5) = 2 / 252
-    assert math.isinf(wins.loc["small", "odds_ratio"])
-    assert wins.loc["small", "p_value"] == pytest.approx(2 / 252)
-    # [[2, 2], [2, 2]]: OR 1, p 1
-    assert wins.loc["large", ["odds_ratio", "p_value"]].tolist() == [pytest.approx(1.0), pytest.approx(1.0)]
-    # [[7, 2], [2, 7]]: OR 49/4; p = 2 * (C(9,7)C(9,2) + C(9,8)C(9,1) + 1) / C(18, 9) = 2 * 1378 / 48620
-    assert wins.loc["all", "odds_ratio"] == pytest.approx(49 / 4)
-    assert wins.loc["all", "p_value"] == pytest.approx(2 * 1378 / 48620)
+    # TRADES' win odds and the exact sign test: small 5-0 -> p = 2 / 2^5; large 2-2 -> p = 1;
+    # all 7-2 -> p = 2 * (C(9,7) + C(9,8) + C(9,9)) / 2^9 = 92 / 512
+    assert math.isinf(wins.loc["small", "win_odds"]) and wins.loc["small", "sign_p"] == pytest.approx(2 / 32)
+    assert wins.loc["large", ["win_odds", "sign_p"]].tolist() == [pytest.approx(1.0), pytest.approx(1.0)]
+    assert wins.loc["all", ["win_odds", "sign_p"]].tolist() == [pytest.approx(3.5), pytest.approx(92 / 512)]
+    # Fisher, small against the other sizes: [[5, 0], [2, 2]], sample OR 5*2 / (0*2) = inf. Margins 5|4 and 7|2
+    # (N = 9): P(k) = C(7, k) C(2, 5 - k) / C(9, 5) for k = 3, 4, 5 is 35, 70, 21 / 126; the two-sided p sums
+    # the tables no more likely than the observed k = 5: 21 / 126. Large against small: [[2, 2], [5, 0]], OR 0.
+    assert math.isinf(wins.loc["small", "odds_ratio"]) and wins.loc["small", "p_value"] == pytest.approx(21 / 126)
+    assert wins.loc["large", ["odds_ratio", "p_value"]].tolist() == [0.0, pytest.approx(21 / 126)]
+    assert math.isnan(wins.loc["all", "odds_ratio"]) and math.isnan(wins.loc["all", "p_value"])
     backbones = per_backbone(table).set_index("backbone")["winner"].to_dict()
     assert backbones == {"mobilenetv3_large_100.ra_in1k": "TRADES", "convnext_base.fb_in1k": "tie"}
 
