@@ -111,3 +111,15 @@ def test_best_checkpoint_is_chosen_on_the_sum_of_validation_accuracies():
     late = selection_score({"clean_acc": 0.96, "linf_acc": 0.0, "l2_acc": 0.39})
     assert late > early
     assert selection_score({"clean_acc": 0.9, "linf_acc": 0.6}) == pytest.approx(1.5)
+
+
+def test_bf16_mixed_run_reports_what_the_fp32_recheck_broke(tmp_path):
+    assert main(short_run(tmp_path, "--trainer.precision", "bf16-mixed", "--robustness.recheck_fp32", "true",
+                          "--robustness.test_measurements", "[clean, linf, l2]")) == 0
+    (results_file,) = (tmp_path / "runs").glob("quickstart/*/results.json")
+    results = json.loads(results_file.read_text())
+    assert results["status"] == "complete" and results["precision"] == "bf16-mixed"
+    for norm in ("linf", "l2"):
+        recheck = results["fp32_recheck"][norm]
+        assert 0 <= recheck["broken_in_fp32"] <= recheck["rechecked"] <= results["num_test_images"]
+    assert 0.0 <= results["Linf_acc"] <= results["clean_acc"] <= 1.0
