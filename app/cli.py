@@ -7,6 +7,7 @@ import inspect
 import re
 import sys
 from argparse import ArgumentError
+from pathlib import Path
 
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
@@ -34,6 +35,20 @@ class RobustCLI(LightningCLI):
         parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
 
     def before_instantiate_classes(self) -> None:
+        """Checks and defaults that need the whole configuration, before anything is built."""
+        if self.subcommand == "test":
+            self.check_test_checkpoint()
+        self.resolve_batch_size()
+
+    def check_test_checkpoint(self) -> None:
+        """`test` measures a trained model: it needs an existing checkpoint."""
+        ckpt = self.config[self.subcommand].get("ckpt_path")
+        if not ckpt:
+            raise ConfigError("test needs a checkpoint: --ckpt_path PATH (e.g. runs/<name>/version_N/checkpoints/best.ckpt)")
+        if not Path(ckpt).is_file():
+            raise ConfigError(f"test needs a checkpoint: --ckpt_path {ckpt} does not exist")
+
+    def resolve_batch_size(self) -> None:
         """`data.batch_size: null` (the experiment configs) -> the backbone's default, halved for TRADES."""
         from modules.backbone_zoo import default_batch_size
 
@@ -60,16 +75,6 @@ class RobustCLI(LightningCLI):
             return
         best = getattr(self.trainer.checkpoint_callback, "best_model_path", "")
         self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None)
-
-    def before_test(self) -> None:
-        """`test` measures a trained model: it needs an existing checkpoint, checked before any work."""
-        from pathlib import Path
-
-        ckpt = self.config[self.subcommand].get("ckpt_path")
-        if not ckpt:
-            raise ConfigError("test needs a checkpoint: --ckpt_path PATH (e.g. runs/<name>/version_N/checkpoints/best.ckpt)")
-        if not Path(ckpt).is_file():
-            raise ConfigError(f"test needs a checkpoint: --ckpt_path {ckpt} does not exist")
 
 
 def dataset_class_path(value: str) -> str:
