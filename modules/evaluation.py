@@ -61,15 +61,21 @@ def per_example(
     measurements: dict,
     device: torch.device,
     batch_size: int = 64,
+    progress: Callable[[str], None] | None = None,
+    progress_every: float = 30.0,
 ) -> tuple[dict[str, dict[int, list[bool] | bool]], dict[str, float]]:
     """Per-example correctness of every measurement over `indices` of `dataset` (one shard),
     keyed by dataset index, and the seconds each measurement took. The model is evaluated in
-    eval mode; attacks restore every module's mode themselves."""
+    eval mode; attacks restore every module's mode themselves.
+
+    `progress` receives a line at most every `progress_every` seconds (a standard AutoAttack
+    on a CPU takes many minutes; a short run stays silent)."""
     import time
 
     loader = torch.utils.data.DataLoader(IndexedSubset(dataset, indices), batch_size=batch_size)
     results: dict[str, dict[int, list[bool] | bool]] = {name: {} for name in measurements}
     seconds = dict.fromkeys(measurements, 0.0)
+    done, last_report = 0, time.perf_counter()
     with eval_mode(model):
         for x, y, idx in loader:
             x, y = x.to(device), y.to(device)
@@ -78,6 +84,11 @@ def per_example(
                 correct = measurement.run(x, y, idx).cpu()
                 seconds[name] += time.perf_counter() - started
                 results[name].update({int(i): c.tolist() for i, c in zip(idx, correct)})
+            done += len(y)
+            if progress is not None and time.perf_counter() - last_report >= progress_every:
+                spent = ", ".join(f"{name} {value:.0f} s" for name, value in seconds.items())
+                progress(f"robustness measurements: {done}/{len(indices)} images done ({spent})")
+                last_report = time.perf_counter()
     return results, seconds
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 from lightning import Callback, LightningModule, Trainer
-from lightning.pytorch.utilities import rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from modules.evaluation import gather, per_example
 from modules.measurements import BUDGETS, MEASUREMENTS, Settings, area, build_measurements, check_eps
@@ -159,7 +159,8 @@ def evaluate(model, dataset, indices: list[int], names: list[str], settings: Set
     settings, seconds, fp32 recheck counts, the expected-robustness curve."""
     measurements = build_measurements(names, model, settings)
     shard = indices[rank::world_size]
-    results, seconds = per_example(model, dataset, shard, measurements, device, batch_size)
+    results, seconds = per_example(model, dataset, shard, measurements, device, batch_size,
+                                   progress=rank_zero_info if rank == 0 else None)
     results, seconds = gather(results, seconds)
     report: dict = {"accuracy": {}, "seconds": {}, "settings": {}, "num_images": len(indices)}
     for name, m in measurements.items():
