@@ -8,10 +8,9 @@ assembled here with the reference's settings (pyautoattack `AutoAttack._set_vers
 - Linf / L2: APGD-CE (100 steps, 1 restart), APGD-T (100 steps, 9 target classes),
   FAB-T (100 steps, 9 target classes), Square (5,000 queries, p_init 0.8, no rescaling).
 - L1: L1-APGD-CE (100 steps, 5 restarts, large-eps schedule), L1-APGD-T (5 target classes,
-  large-eps schedule), FAB-T in L1 (torchattacks' FAB supports L1). The reference also lists
-  Square for L1; torchattacks' Square has no L1 version, so it is left out here
-  (`components` reports what ran) -- on models without gradient masking Square adds nothing
-  after the three white-box attacks (AutoAttack paper, Table 2 and the L1 paper's Table 3).
+  large-eps schedule), FAB-T in L1 (torchattacks' FAB supports L1), and Square in L1
+  (5,000 queries, p_init 0.8, no rescaling; torchattacks' Square has no L1 version, so it is
+  the port of the reference's in `modules.attacks.square_l1`).
 
 Each attack only sees the examples that all previous attacks failed to break. Returns a
 misclassified point where one was found, the clean image elsewhere.
@@ -29,6 +28,7 @@ from torch import nn
 from modules.attacks.base import RobustAttack
 from modules.attacks.apgd import project
 from modules.attacks.l1_apgd import L1APGD, clip_l1
+from modules.attacks.square_l1 import SquareL1
 
 Norm = Literal["Linf", "L2", "L1"]
 
@@ -88,6 +88,7 @@ class AutoAttack(RobustAttack):
                 "apgd-t": L1APGD(m, eps, steps, restarts=1, loss="dlr-targeted", n_target_classes=min(5, targets),
                                  use_largereps=True, seed=seed).forward,
                 "fab-t": fab,
+                "square": SquareL1(m, eps, n_queries=self.square_queries, p_init=0.8, n_restarts=1, seed=seed).forward,
             })
         apgdt = torchattacks.APGDT(m, norm=self.norm, eps=eps, steps=steps, n_restarts=1, seed=seed,
                                    n_classes=self.n_classes)
@@ -109,8 +110,8 @@ class AutoAttack(RobustAttack):
 
     def settings(self) -> dict:
         return {"algorithm": "autoattack-standard", "norm": self.norm, "eps": self.eps, "steps": self.steps,
-                "square_queries": self.square_queries if self.norm != "L1" else None,
-                "components": ["apgd-ce", "apgd-t", "fab-t"] + ([] if self.norm == "L1" else ["square"]),
+                "square_queries": self.square_queries,
+                "components": ["apgd-ce", "apgd-t", "fab-t", "square"],
                 "seed": self.seed}
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
