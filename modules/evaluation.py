@@ -1,43 +1,15 @@
-"""Accuracy under perturbations over a loader: the shared loop of every robustness measurement."""
+"""Per-example correctness over a dataset shard: the shared loop of every robustness measurement."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager, nullcontext
+import time
+from collections.abc import Callable
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from modules.attacks.mode import eval_mode
-
-Perturbation = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-def count_correct(
-    model: nn.Module,
-    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
-    perturbations: dict[str, Perturbation | None],
-    device: torch.device,
-    precision: Callable[[], AbstractContextManager] = nullcontext,
-) -> tuple[dict[str, int], int]:
-    """Correct predictions per perturbation (None = clean) and the number of examples.
-
-    The model is evaluated in eval mode; attacks restore every module's mode themselves.
-    `precision` gives the autocast context of the run (mixed precision attacks the same
-    model that trains).
-    """
-    correct = dict.fromkeys(perturbations, 0)
-    total = 0
-    with eval_mode(model):
-        for x, y in batches:
-            x, y = x.to(device), y.to(device)
-            total += len(y)
-            for name, perturb in perturbations.items():
-                with precision():
-                    inputs = x if perturb is None else perturb(x, y)
-                    with torch.no_grad():
-                        correct[name] += int((model(inputs).argmax(1) == y).sum())
-    return correct, total
 
 
 class IndexedSubset(torch.utils.data.Dataset):
@@ -70,8 +42,6 @@ def per_example(
 
     `progress` receives a line at most every `progress_every` seconds (a standard AutoAttack
     on a CPU takes many minutes; a short run stays silent)."""
-    import time
-
     loader = torch.utils.data.DataLoader(IndexedSubset(dataset, indices), batch_size=batch_size)
     results: dict[str, dict[int, list[bool] | bool]] = {name: {} for name in measurements}
     seconds = dict.fromkeys(measurements, 0.0)
@@ -95,8 +65,6 @@ def per_example(
 def gather(results: dict[str, dict[int, object]], seconds: dict[str, float]) -> tuple[dict, dict]:
     """Union of every rank's per-example results (keyed by dataset index, so exact whatever the
     sharding); seconds are the maximum over ranks (the wall time). A no-op without a process group."""
-    import torch.distributed as dist
-
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return results, seconds
     everything: list = [None] * dist.get_world_size()

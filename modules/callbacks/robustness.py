@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
 from lightning import Callback, LightningModule, Trainer
+from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
+from modules.corruptions import corruption_of
 from modules.evaluation import gather, per_example
 from modules.measurements import BUDGETS, MEASUREMENTS, Settings, area, build_measurements, check_eps
 from modules.registry import ConfigError
@@ -115,8 +118,6 @@ class RobustnessCallback(Callback):
         return report
 
     def log_figures(self, trainer: Trainer, pl_module: LightningModule, split: str, report: dict) -> None:
-        from lightning.pytorch.loggers import TensorBoardLogger
-
         logger = trainer.logger
         if not isinstance(logger, TensorBoardLogger):
             return
@@ -177,16 +178,12 @@ def evaluate(model, dataset, indices: list[int], names: list[str], settings: Set
             continue
         report["accuracy"][m.column] = sum(bool(v) for v in rows.values()) / max(len(rows), 1)
         if name == "common":
-            from modules.corruptions import corruption_of
-
             per: dict[str, list[int]] = {}
             for i, ok in rows.items():
                 per.setdefault(corruption_of(i, settings.num_examples), []).append(bool(ok))
             report["per_corruption"] = {k: sum(v) / len(v) for k, v in per.items()}
         if "fp32_rechecked" in m.extra:
             counts = torch.tensor([m.extra["fp32_rechecked"], m.extra["fp32_broken"]], dtype=torch.float64)
-            import torch.distributed as dist
-
             if dist.is_available() and dist.is_initialized():
                 dist.all_reduce(counts)
             report.setdefault("fp32_recheck", {})[name] = {"rechecked": int(counts[0]), "broken_in_fp32": int(counts[1])}
