@@ -6,6 +6,7 @@ image (`load_image`); splits, the 1,000-image test cut, augmentation and loaders
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -13,9 +14,12 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from lightning import LightningDataModule
+from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.utilities import rank_zero_warn
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
+from datamodules.sampling import ResumableSampler
 from datamodules.splits import cut_test, split_all, split_trainval
 from modules.registry import ConfigError
 
@@ -60,8 +64,16 @@ class IndexedImages(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        return self.transform(self.load(self.items[i])), int(self.labels[i])
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, int]:
+        """`key`: an index, or (index, seed) from `ResumableSampler`: the random augmentation then
+        draws from that seed alone (the caller's random state is left as it was)."""
+        i, seed = key if isinstance(key, tuple) else (key, None)
+        image, label = self.load(self.items[i]), int(self.labels[i])
+        if seed is None:
+            return self.transform(image), label
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return self.transform(image), label
 
 
 class ImageClassificationDataModule(LightningDataModule):
@@ -86,6 +98,7 @@ class ImageClassificationDataModule(LightningDataModule):
         self.num_workers, self.augment = num_workers, augment
         self._index: DatasetIndex | None = None
         self.datasets: dict[str, IndexedImages] = {}
+        self._resume: dict[str, int] | None = None
 
     # -- what a dataset subclass provides ------------------------------------------------------
     def load_index(self) -> DatasetIndex:
@@ -128,21 +141,54 @@ class ImageClassificationDataModule(LightningDataModule):
             items = [index.items[p] for p in positions]
             self.datasets[name] = IndexedImages(self.load_image, items, index.labels[positions], self.transform(name == "train"))
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+    def _loader(self, split: str) -> DataLoader:
         if self.batch_size is None:  # `batch_size: null` = the backbone's default, resolved by the CLI for study backbones
             raise ConfigError("data batch_size is not set: give --data.batch_size N (null means the backbone's default, known only for the study's backbones)")
         self.setup()
+        seed = int(os.environ.get("PL_GLOBAL_SEED", 0))  # set by seed_everything
+        sampler = self._train_sampler(seed) if split == "train" else None
         return DataLoader(
             self.datasets[split], batch_size=self.batch_size if split == "train" else self.eval_batch_size,
-            shuffle=shuffle, num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
+            sampler=sampler, num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(), drop_last=False,
+            # the loader's own seed draw leaves the global random state alone (a resumed run replays it)
+            generator=torch.Generator().manual_seed(seed),
         )
 
+    def _train_sampler(self, seed: int) -> ResumableSampler:
+        trainer = self.trainer
+        world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+        sampler = ResumableSampler(self.datasets["train"], num_replicas=world, rank=rank, seed=seed)
+        resume, self._resume = self._resume, None
+        if resume is not None:
+            if (resume["seed"], resume["world_size"]) == (seed, world):
+                sampler.start_at(resume["epoch"], resume["batches"], self.batch_size)
+            else:
+                sampler.set_epoch(resume["epoch"])
+                rank_zero_warn(f"the checkpoint's train order was drawn with seed {resume['seed']} on {resume['world_size']} "
+                               f"device(s), this run has seed {seed} on {world}: the interrupted epoch starts over")
+        return sampler
+
+    def state_dict(self) -> dict[str, Any]:
+        """Saved in checkpoints: where the train sampler stands (epoch, batches of it trained on)."""
+        trainer = self.trainer
+        if trainer is None or trainer.state.fn != TrainerFn.FITTING:
+            return {}
+        loop = trainer.fit_loop
+        batches = loop.epoch_loop.batch_progress.current.processed
+        if batches >= trainer.num_training_batches:  # the epoch is over: the next one starts at its beginning
+            batches = 0
+        return {"train_sampler": {"epoch": loop.epoch_progress.current.processed, "batches": batches,
+                                  "seed": int(os.environ.get("PL_GLOBAL_SEED", 0)), "world_size": trainer.world_size}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._resume = state.get("train_sampler")
+
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
+        return self._loader("train")
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
+        return self._loader("val")
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
+        return self._loader("test")
