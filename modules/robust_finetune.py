@@ -102,14 +102,18 @@ class RobustFineTuneModule(LightningModule):
                               "unfrozen mid-run): run it on one device, or run linear_probe then full "
                               "from its checkpoint")
 
+    def on_train_start(self) -> None:
+        # A run resumed part-way through an epoch skips that epoch's start: its protocol state
+        # (e.g. lp_ft's unfrozen backbone) is set here, once the epoch is restored.
+        self.apply_protocol(self.current_epoch)
+
     def on_train_epoch_start(self) -> None:
         self.apply_protocol(self.current_epoch)
-        config = self.training_attack_config()
-        self.log("train/eps", config.eps, on_step=False, on_epoch=True)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
         config = self.training_attack_config()
+        self.log("train/eps", config.eps, on_step=False, on_epoch=True)
         attack = None
         if self.loss_fn.needs_attack:  # eps 0 (the start of a warm-up): the clean images, no attack run
             attack = build_attack(config, self.model) if config.eps > 0 else (lambda images, labels: images.detach())

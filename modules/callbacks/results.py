@@ -12,14 +12,24 @@ from typing import Any
 
 from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from rich.console import Console
 from rich.table import Table
 
+from modules.callbacks.interruption import Interruption
 from modules.protocols import study_protocol
 
 # logged metric suffix -> the paper's column name
 PAPER_COLUMNS = {"clean_acc": "clean_acc", "linf_acc": "Linf_acc", "l2_acc": "L2_acc", "l1_acc": "L1_acc",
                  "common_acc": "common_acc"}
+
+
+def slurm_job_id() -> str | None:
+    """The SLURM job this process runs in (`<array job>_<task>` for array jobs); a requeued job keeps it."""
+    array = os.environ.get("SLURM_ARRAY_JOB_ID")
+    if array is not None:
+        return f"{array}_{os.environ.get('SLURM_ARRAY_TASK_ID', '')}"
+    return os.environ.get("SLURM_JOB_ID")
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
@@ -35,7 +45,10 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 
 
 def run_dir(trainer: Trainer) -> Path:
-    """The run a checkpoint belongs to (`<run>/checkpoints/x.ckpt`), else the trainer's log dir."""
+    """The run a checkpoint belongs to (`<run>/checkpoints/x.ckpt`), else the trainer's log dir.
+
+    Under DDP `trainer.log_dir` is a broadcast: call this on every rank (`setup`), never from
+    rank-zero-only code."""
     ckpt = trainer.ckpt_path
     if ckpt and Path(ckpt).parent.name == "checkpoints":
         return Path(ckpt).parent.parent
@@ -43,23 +56,35 @@ def run_dir(trainer: Trainer) -> Path:
 
 
 class ResultsWriter(Callback):
-    """Keeps `<run dir>/results.json` current: `status` is running, trained, complete or failed."""
+    """Keeps `<run dir>/results.json` current: `status` is running, trained, complete, interrupted
+    (a signal or Ctrl-C; `reason` says which) or failed (`error` says why). A resumed run appends
+    to `resumes` and keeps counting `fit_seconds` from where its checkpoint left them."""
 
     def __init__(self, filename: str = "results.json") -> None:
         self.filename = filename
+        self.directory: Path | None = None
         self._fit_started = 0.0
+        self._seconds_before = 0.0  # fit time of the sessions before a resume (from the checkpoint)
 
-    def path(self, trainer: Trainer) -> Path:
-        return run_dir(trainer) / self.filename
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        self.directory = run_dir(trainer)
 
-    def read(self, trainer: Trainer) -> dict[str, Any]:
-        path = self.path(trainer)
+    def path(self) -> Path:
+        if self.directory is None:
+            raise RuntimeError("ResultsWriter.path() before setup(): the run directory is not known yet")
+        return self.directory / self.filename
+
+    def read(self) -> dict[str, Any]:
+        path = self.path()
         return json.loads(path.read_text()) if path.is_file() else {}
 
     @rank_zero_only
-    def update(self, trainer: Trainer, pl_module: LightningModule, **fields: Any) -> None:
+    def update(self, trainer: Trainer, pl_module: LightningModule, clear: tuple[str, ...] = (), **fields: Any) -> None:
+        """Merge `fields` into results.json (dropping the keys in `clear`)."""
+        if self.directory is None:  # failed before the run had a directory: nothing to record into
+            return
         h = pl_module.hparams
-        data = self.read(trainer) | {
+        data = {key: value for key, value in self.read().items() if key not in clear} | {
             "backbone": h.backbone,
             "dataset": getattr(trainer.datamodule, "dataset_name", type(trainer.datamodule).__name__),
             "loss": h.loss,
@@ -70,17 +95,35 @@ class ResultsWriter(Callback):
             "train_attack": h.attack,
             "precision": str(trainer.precision),
         } | fields
-        write_json_atomic(self.path(trainer), data)
+        write_json_atomic(self.path(), data)
+
+    def fit_seconds(self) -> float:
+        return round(self._seconds_before + time.time() - self._fit_started, 1)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"fit_seconds": self.fit_seconds()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._seconds_before = float(state_dict.get("fit_seconds", 0.0))
 
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._fit_started = time.time()
-        self.update(trainer, pl_module, status="running")
+        job = slurm_job_id()
+        self.update(trainer, pl_module, status="running", clear=("error", "reason", "resume_checkpoint"),
+                    **({"slurm_job_id": job} if job else {}))
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.ckpt_path:  # the training state is restored by now
+            resumes = self.read().get("resumes", []) if trainer.is_global_zero else []
+            resumes.append({"checkpoint": str(trainer.ckpt_path), "epoch": trainer.current_epoch,
+                            "global_step": trainer.global_step, "at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+            self.update(trainer, pl_module, resumes=resumes)
 
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         checkpoint = trainer.checkpoint_callback
         val = {key.removeprefix("val/"): float(value) for key, value in trainer.callback_metrics.items()
                if key.startswith("val/")}
-        self.update(trainer, pl_module, status="trained", val=val, fit_seconds=round(time.time() - self._fit_started, 1),
+        self.update(trainer, pl_module, status="trained", val=val, fit_seconds=self.fit_seconds(),
                     best_checkpoint=getattr(checkpoint, "best_model_path", None) or None,
                     last_checkpoint=getattr(checkpoint, "last_model_path", None) or None)
 
@@ -114,12 +157,21 @@ class ResultsWriter(Callback):
         return details
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
-        status = "interrupted" if isinstance(exception, KeyboardInterrupt) else "failed"
-        self.update(trainer, pl_module, status=status, error="".join(traceback.format_exception_only(exception)).strip())
+        """Interruption writes its checkpoint first (it comes before this callback)."""
+        error = "".join(traceback.format_exception_only(exception)).strip()
+        if isinstance(exception, (KeyboardInterrupt, SIGTERMException)):
+            interruption = next((cb for cb in trainer.callbacks if isinstance(cb, Interruption)), None)
+            received = getattr(interruption, "signal", None)
+            reason = received.name if received else "SIGTERM" if isinstance(exception, SIGTERMException) else "KeyboardInterrupt"
+            resume = getattr(interruption, "checkpoint", None)
+            self.update(trainer, pl_module, status="interrupted", reason=reason, error=error or reason,
+                        **({"resume_checkpoint": str(resume)} if resume else {}))
+        else:
+            self.update(trainer, pl_module, status="failed", error=error)
 
     @rank_zero_only
     def print_summary(self, trainer: Trainer, figures: dict[str, float], seconds: dict[str, float] | None = None) -> None:
-        table = Table(title=f"Robustness on the test set ({self.path(trainer)})")
+        table = Table(title=f"Robustness on the test set ({self.path()})")
         for column in figures:
             table.add_column(column, justify="right")
         table.add_row(*(f"{value:.4f}" for value in figures.values()))

@@ -107,11 +107,12 @@ class RobustnessCallback(Callback):
         precision = trainer.precision_plugin.forward_context
         report = evaluate(pl_module.model, dataset, indices, names, self.settings(split, len(dataset), precision),
                           pl_module.device, self.batch_size, trainer.global_rank, trainer.world_size)
+        # Every rank holds the same gathered figures: "max" over ranks is exact (a mean need not be).
         for column, value in report["accuracy"].items():
-            pl_module.log(f"{split}/{column}", value, prog_bar=column in ("linf_acc", "l2_acc"), sync_dist=False,
-                          rank_zero_only=False)
+            pl_module.log(f"{split}/{column}", value, prog_bar=column in ("linf_acc", "l2_acc"), sync_dist=True,
+                          reduce_fx="max")
         if split == "val":
-            pl_module.log("val/selection_score", selection_score(report["accuracy"]), sync_dist=False, rank_zero_only=False)
+            pl_module.log("val/selection_score", selection_score(report["accuracy"]), sync_dist=True, reduce_fx="max")
         self.report[split] = report
         if trainer.is_global_zero:
             self.log_figures(trainer, pl_module, split, report)

@@ -30,6 +30,7 @@ def test_results_json_has_every_field(tmp_path, model):
     module = SimpleNamespace(hparams=SimpleNamespace(backbone="tiny", loss="trades", protocol="full", beta=1.0,
                                                      attack={}))
     writer = ResultsWriter()
+    writer.setup(trainer, module, "test")
     writer.on_test_end(trainer, module)
     data = json.loads((tmp_path / "run" / "results.json").read_text())
     for key in ("clean_acc", "Linf_acc", "L2_acc", "L1_acc", "common_acc", "per_corruption", "attacks",
