@@ -6,17 +6,22 @@ import importlib
 import inspect
 import re
 import sys
+import warnings
 from argparse import ArgumentError
-from pathlib import Path
 
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, RichProgressBar
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+import yaml
+from lightning.pytorch.callbacks import LearningRateMonitor, RichProgressBar
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 import datamodules  # noqa: F401  (registers the datasets)
+from app.resume import AlreadyComplete, Checkpoint, Resume, prepare_fit, resolve
 from datamodules.base import ImageClassificationDataModule
 from datamodules.registry import DATAMODULES, class_path
 from modules import RobustFineTuneModule
-from modules.callbacks import EffectiveBatchSize, ResultsWriter, RobustnessCallback
+from modules.callbacks import (EffectiveBatchSize, FiniteLoss, Interruption, NonFiniteLossError, RandomState,
+                               ResultsWriter, RobustnessCallback, RunCheckpoint)
 from modules.registry import ConfigError
 
 
@@ -25,7 +30,7 @@ class RobustCLI(LightningCLI):
         parser.add_lightning_class_args(RobustnessCallback, "robustness")
         parser.add_lightning_class_args(EffectiveBatchSize, "batching")
         parser.add_lightning_class_args(ResultsWriter, "results")
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(RunCheckpoint, "checkpoint")
         parser.set_defaults({
             "checkpoint.monitor": "val/selection_score", "checkpoint.mode": "max",
             "checkpoint.filename": "best", "checkpoint.save_last": True,
@@ -34,19 +39,26 @@ class RobustCLI(LightningCLI):
                             help="after fit, run the test measurements on the best checkpoint")
         parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
 
+    checkpoint: Checkpoint | None = None
+    resume: Resume | None = None
+
+    def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
+        """`--ckpt_path last` resolved and any checkpoint checked, before LightningCLI reads it."""
+        super().parse_arguments(parser, args)
+        subcommand = self.config.get("subcommand")
+        if subcommand:
+            self.checkpoint = resolve(self.config[subcommand], subcommand)
+
     def before_instantiate_classes(self) -> None:
         """Checks and defaults that need the whole configuration, before anything is built."""
-        if self.subcommand == "test":
-            self.check_test_checkpoint()
-        self.resolve_batch_size()
-
-    def check_test_checkpoint(self) -> None:
-        """`test` measures a trained model: it needs an existing checkpoint."""
-        ckpt = self.config[self.subcommand].get("ckpt_path")
-        if not ckpt:
+        if self.subcommand == "test" and not self.config.test.get("ckpt_path"):
             raise ConfigError("test needs a checkpoint: --ckpt_path PATH (e.g. runs/<name>/version_N/checkpoints/best.ckpt)")
-        if not Path(ckpt).is_file():
-            raise ConfigError(f"test needs a checkpoint: --ckpt_path {ckpt} does not exist")
+        self.resolve_batch_size()
+        if self.subcommand == "fit":
+            saved = yaml.safe_load(self._parser("fit").dump(self.config.fit, skip_none=False))
+            self.resume = prepare_fit(self.config.fit, self.checkpoint, saved)
+            if self.resume is not None:  # its own checkpoints are expected there (run_cli scopes this filter)
+                warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
 
     def resolve_batch_size(self) -> None:
         """`data.batch_size: null` (the experiment configs) -> the backbone's default, halved for TRADES."""
@@ -64,11 +76,23 @@ class RobustCLI(LightningCLI):
                                   "the study's backbones: give --data.batch_size N")
 
     def instantiate_trainer(self, **kwargs):
-        """The rich progress bar is a default callback; drop it when the user turns the bar off."""
-        if self._get(self.config_init, "trainer", default={}).get("enable_progress_bar") is False:
+        """The run's own callbacks first (Interruption writes its checkpoint before ResultsWriter
+        records the interruption); the rich progress bar, a default callback, is dropped when the
+        user turns the bar off. A resumed run keeps the config.yaml it started with (rewritten
+        only if missing, and then as a user would rerun it: no checkpoint, no pinned version)."""
+        trainer_config = self._get(self.config_init, "trainer", default={})
+        if trainer_config.get("enable_progress_bar") is False:
             callbacks = [c for c in self.trainer_defaults.get("callbacks", []) if not isinstance(c, RichProgressBar)]
             self.trainer_defaults = self.trainer_defaults | {"callbacks": callbacks}
-        return super().instantiate_trainer(**kwargs)
+        configured = trainer_config.get("callbacks") or []
+        configured = configured if isinstance(configured, list) else [configured]
+        trainer = super().instantiate_trainer(callbacks=[Interruption(), RandomState(), FiniteLoss(), *configured], **kwargs)
+        if self.resume is not None:
+            for callback in trainer.callbacks:
+                if isinstance(callback, SaveConfigCallback):
+                    callback.config = self.resume.saved_config
+                    callback.already_saved = (self.resume.run / callback.config_filename).is_file()
+        return trainer
 
     def after_fit(self) -> None:
         if not self.config_init[self.subcommand].get("test_after_fit") or self.trainer.interrupted:
@@ -132,22 +156,34 @@ def run_cli(argv: list[str]) -> int:
         # LightningCLI reads sys.argv (passing `args` as well makes it warn): point it at the
         # expanded arguments for this call only.
         sys.argv = [program[0], *expand_dataset_names(argv)]
-        RobustCLI(
-            RobustFineTuneModule,
-            ImageClassificationDataModule,
-            subclass_mode_model=True,
-            subclass_mode_data=True,
-            save_config_kwargs={"overwrite": True},
-            parser_kwargs={"exit_on_error": False},
-            trainer_defaults={
-                "logger": {"class_path": "lightning.pytorch.loggers.TensorBoardLogger",
-                           "init_args": {"save_dir": "runs", "name": "default"}},
-                "callbacks": [RichProgressBar(), LearningRateMonitor()],
-            },
-        )
+        with warnings.catch_warnings():  # filters set for this run (see before_instantiate_classes) end with it
+            RobustCLI(
+                RobustFineTuneModule,
+                ImageClassificationDataModule,
+                subclass_mode_model=True,
+                subclass_mode_data=True,
+                save_config_kwargs={"overwrite": True},
+                parser_kwargs={"exit_on_error": False},
+                trainer_defaults={
+                    "logger": {"class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+                               "init_args": {"save_dir": "runs", "name": "default", "default_hp_metric": False}},
+                    "callbacks": [RichProgressBar(), LearningRateMonitor()],
+                },
+            )
     except ArgumentError as error:
         print(f"error: {condense(error)}", file=sys.stderr)
         return 2
+    except SIGTERMException as stop:  # Interruption saved a checkpoint and says how to resume
+        if rank_zero_only.rank == 0:
+            print("\n".join(getattr(stop, "__notes__", None) or ["interrupted"]), file=sys.stderr)
+        return stop.code if isinstance(stop.code, int) else 128 + 15
+    except NonFiniteLossError as error:
+        if rank_zero_only.rank == 0:
+            print(f"error: {error}", file=sys.stderr)
+        return 1
+    except AlreadyComplete as done:
+        print(done, file=sys.stderr)
+        return 0
     except Exception as error:
         cause = config_error(error)
         if cause is None:

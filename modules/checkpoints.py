@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from modules.registry import ConfigError, Registry
+from modules.registry import ConfigError, Registry, first_line
 
 Remap = Callable[[Any, nn.Module], dict[str, torch.Tensor]]
 CHECKPOINT_FORMATS: Registry[Remap] = Registry("checkpoint format")
@@ -41,7 +41,7 @@ def read_checkpoint(path: str | Path) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # truncated, not a torch file, or pickled objects: say which file
         raise ConfigError(f"cannot read weights file {path} (truncated or not a PyTorch checkpoint?): "
-                          f"{str(error).splitlines()[0] if str(error) else type(error).__name__}") from error
+                          f"{first_line(error)}") from error
 
 
 def unwrap(checkpoint: Any, source: str = "checkpoint") -> dict[str, torch.Tensor]:

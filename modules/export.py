@@ -18,22 +18,26 @@ from typing import Any
 
 import torch
 
-from modules.registry import ConfigError
+from modules.registry import ConfigError, first_line
 
 NET_PREFIX = "model.net."
 
 
-def read_lightning_checkpoint(path: str | Path) -> dict[str, Any]:
+def read_lightning_checkpoint(path: str | Path, mmap: bool = False) -> dict[str, Any]:
+    """A checkpoint written by the app's `fit`, checked: readable and holding the module's weights
+    and hyper-parameters. `mmap`: tensors stay on disk until used (a cheap check of a large file)."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"checkpoint not found: {path}")
+        raise ConfigError(f"checkpoint {path} does not exist")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise ConfigError(f"cannot read checkpoint {path} (truncated or not a Lightning checkpoint?): "
-                          f"{str(error).splitlines()[0] if str(error) else type(error).__name__}") from error
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or "hyper_parameters" not in checkpoint:
-        raise ConfigError(f"{path} is not a checkpoint of the app's fit (no state_dict / hyper_parameters)")
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except Exception as error:  # truncated, not a torch file, foreign pickled objects
+        raise ConfigError(f"checkpoint {path} cannot be read (truncated or not a PyTorch checkpoint): "
+                          f"{first_line(error)}") from error
+    hparams = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
+    if not isinstance(hparams, dict) or "backbone" not in hparams or "state_dict" not in checkpoint:
+        raise ConfigError(f"checkpoint {path} was not written by `python -m app fit` (no RobustFineTuneModule "
+                          "weights and hyper-parameters)")
     return checkpoint
 
 

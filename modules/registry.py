@@ -12,6 +12,12 @@ class ConfigError(ValueError):
     """Bad user input (a name, a file, a value): the CLI prints the message alone, no traceback."""
 
 
+def first_line(error: BaseException) -> str:
+    """An exception's message cut to its first line (its type name when it has none), for one-line errors."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 class UnknownNameError(ConfigError):
     """A name that is not in a registry; the message names the valid choices."""
 

@@ -102,4 +102,4 @@ def test_export_tool(fitted, tmp_path, capsys):
     assert main(["export", "--ckpt", str(ckpt), "--out", str(tmp_path / "m.safetensors")]) == 0
     assert (tmp_path / "m.safetensors").is_file() and (tmp_path / "m.json").is_file()
     assert main(["export", "--ckpt", str(tmp_path / "nothing.ckpt"), "--out", str(tmp_path / "x.pt")]) == 2
-    assert "checkpoint not found" in capsys.readouterr().err
+    assert "does not exist" in capsys.readouterr().err
