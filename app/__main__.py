@@ -14,6 +14,7 @@ TOOLS = {
     "backbones": "list the study's backbones and their metadata",
     "report": "the paper's analysis over results.json files and CSVs",
     "export": "export a fine-tuned checkpoint as a timm state dict plus normalization constants",
+    "weights": "pretrained weights in the local cache: status, and fetch before going offline",
 }
 
 

@@ -12,6 +12,7 @@ from torch import nn
 
 from modules.backbone_zoo import BACKBONES, backbone_info
 from modules.checkpoints import load_weights_file
+from modules.pretrained import pretrained_file
 from modules.registry import ConfigError, UnknownNameError
 
 
@@ -53,6 +54,9 @@ def resolve_timm_name(name: str) -> str:
 def create_classifier(name: str, num_classes: int, pretrained: bool = True, weights: str | None = None) -> NormalizedClassifier:
     """`name`: a study backbone (app or paper name) or a timm model (`arch` or `arch.tag`).
 
+    `pretrained`: timm's pretrained weights, read from the local Hugging Face cache, else fetched
+    (`modules.pretrained`: one clear error when the hub cannot be reached).
+
     `weights`: a local file to load the backbone from instead of the timm hub; for the robust
     backbones it is read in the entry's `checkpoint_format` (`madry`, `revisiting`), for any other
     backbone as a timm state dict (see `modules.checkpoints.CHECKPOINT_FORMATS`).
@@ -66,8 +70,10 @@ def create_classifier(name: str, num_classes: int, pretrained: bool = True, weig
             f"backbone {name!r} is not on the timm hub: give its checkpoint with --model.weights PATH "
             f"(format {info.checkpoint_format!r}), or set --model.pretrained false"
         )
+    hub_file = pretrained_file(name, timm_name) if pretrained and weights is None else None
+    overlay = {"pretrained_cfg_overlay": {"file": str(hub_file)}} if hub_file else {}
     try:
-        net = timm.create_model(timm_name, pretrained=pretrained and weights is None, num_classes=num_classes)
+        net = timm.create_model(timm_name, pretrained=pretrained and weights is None, num_classes=num_classes, **overlay)
     except RuntimeError as error:  # e.g. an unknown pretrained tag
         raise ConfigError(f"timm cannot build backbone {timm_name!r}: {error}") from error
     if weights is not None:

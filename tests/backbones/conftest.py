@@ -1,6 +1,9 @@
-"""Fixtures for the backbone tests: a bit-for-bit state dict comparison."""
+"""Fixtures for the backbone tests: a bit-for-bit state dict comparison, one thread; helpers: hub_server.py."""
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -24,3 +27,7 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+# test files import `hub_server` from this folder; pytest's importlib mode does not add it
+sys.path.insert(0, str(Path(__file__).parent))
