@@ -37,7 +37,6 @@ class AlreadyComplete(Exception):
 @dataclass
 class Checkpoint:
     path: Path
-    epoch: int
     global_step: int
 
 
@@ -48,7 +47,7 @@ def read_checkpoint(path: str | Path, resumable: bool) -> Checkpoint:
     if resumable and not ("loops" in checkpoint and "optimizer_states" in checkpoint):
         raise ConfigError(f"checkpoint {path} holds weights only, not the training state: it can be tested "
                           "(`python -m app test`), not resumed")
-    return Checkpoint(Path(path), int(checkpoint.get("epoch", 0)), int(checkpoint.get("global_step", 0)))
+    return Checkpoint(Path(path), int(checkpoint.get("global_step", 0)))
 
 
 def versioned_loggers(config: Namespace) -> list[Namespace]:

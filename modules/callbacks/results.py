@@ -114,7 +114,7 @@ class ResultsWriter(Callback):
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.ckpt_path:  # the training state is restored by now
-            resumes = self.read().get("resumes", []) if trainer.is_global_zero else []
+            resumes = self.read().get("resumes", [])
             resumes.append({"checkpoint": str(trainer.ckpt_path), "epoch": trainer.current_epoch,
                             "global_step": trainer.global_step, "at": time.strftime("%Y-%m-%dT%H:%M:%S")})
             self.update(trainer, pl_module, resumes=resumes)
@@ -157,17 +157,18 @@ class ResultsWriter(Callback):
         return details
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
-        """Interruption writes its checkpoint first (it comes before this callback)."""
-        error = "".join(traceback.format_exception_only(exception)).strip()
-        if isinstance(exception, (KeyboardInterrupt, SIGTERMException)):
-            interruption = next((cb for cb in trainer.callbacks if isinstance(cb, Interruption)), None)
-            received = getattr(interruption, "signal", None)
-            reason = received.name if received else "SIGTERM" if isinstance(exception, SIGTERMException) else "KeyboardInterrupt"
-            resume = getattr(interruption, "checkpoint", None)
-            self.update(trainer, pl_module, status="interrupted", reason=reason, error=error or reason,
-                        **({"resume_checkpoint": str(resume)} if resume else {}))
-        else:
+        """A stop by signal or Ctrl-C is `interrupted`, anything else `failed`. Interruption comes
+        before this callback: its checkpoint is written and its note (how to resume) added."""
+        error = (getattr(exception, "__notes__", None) or ["".join(traceback.format_exception_only(exception)).strip()])[-1]
+        if not isinstance(exception, (KeyboardInterrupt, SIGTERMException)):
             self.update(trainer, pl_module, status="failed", error=error)
+            return
+        interruption = next((cb for cb in trainer.callbacks if isinstance(cb, Interruption)), None)
+        received = getattr(interruption, "signal", None)
+        resume = getattr(interruption, "checkpoint", None)
+        self.update(trainer, pl_module, status="interrupted", error=error,
+                    reason=received.name if received else type(exception).__name__,
+                    **({"resume_checkpoint": str(resume)} if resume else {}))
 
     @rank_zero_only
     def print_summary(self, trainer: Trainer, figures: dict[str, float], seconds: dict[str, float] | None = None) -> None:

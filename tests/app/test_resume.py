@@ -101,7 +101,7 @@ def test_sigterm_mid_epoch_leaves_a_resumable_run_that_a_slurm_requeue_continues
     assert message.endswith(f"resume with: python -m app fit --config {run / 'config.yaml'} --ckpt_path {last}")
     record = results(run)
     assert (record["status"], record["reason"], record["slurm_job_id"]) == ("interrupted", "SIGTERM", "4242")
-    assert record["resume_checkpoint"] == str(last)
+    assert record["resume_checkpoint"] == str(last) and record["error"] == message
     checkpoint = torch.load(last, map_location="cpu", weights_only=True)
     position = checkpoint["DigitsDataModule"]["train_sampler"]
     assert position["epoch"] == 1 and 0 < position["batches"] < 10  # part-way through the second epoch
