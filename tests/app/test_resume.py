@@ -120,6 +120,17 @@ def test_sigterm_mid_epoch_leaves_a_resumable_run_that_a_slurm_requeue_continues
     assert the_run(tmp_path) == run
 
 
+def test_sigusr1_outside_slurm_stops_the_run_like_sigterm(tmp_path):
+    run = tmp_path / "quickstart" / "version_0"
+    last = run / "checkpoints" / "last.ckpt"
+    stopped = run_until_checkpoint(short_fit(tmp_path, "--test_after_fit", "false"), last, signal.SIGUSR1, after=0.5)
+    assert stopped.returncode == 128 + signal.SIGUSR1, stopped.stderr[-3000:]
+    assert stopped.stderr.strip().splitlines()[-1].startswith("interrupted by SIGUSR1 at epoch 1, step ")
+    record = results(run)
+    assert (record["status"], record["reason"]) == ("interrupted", "SIGUSR1")
+    assert torch.load(last, map_location="cpu", weights_only=True)["global_step"] > 10  # saved at the stop
+
+
 def test_ckpt_path_last_is_the_latest_run_that_has_a_last_checkpoint(tmp_path):
     for version, has_last in ((0, True), (2, True), (10, True), (11, False)):
         folder = tmp_path / "runs" / "quickstart" / f"version_{version}" / "checkpoints"
