@@ -1,5 +1,5 @@
-"""`python -m app report --results PATH... --out DIR`: the paper's analysis over
-results.json runs and CSV tables (see app/report)."""
+"""`python -m app report [--results PATH...] --out DIR [--no-paper]`: the paper's analysis over
+results.json runs and CSV tables, placed among the paper's published results (see app/report)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ from app.report import ReportInputError, build_report
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m app report", description=__doc__)
-    p.add_argument("--results", nargs="+", required=True, type=Path,
+    p.add_argument("--results", nargs="*", default=[], type=Path,
                    help="run directories, results.json files and CSVs in the schema of paper_results.csv")
+    p.add_argument("--no-paper", action="store_true",
+                   help="leave out the paper's 1,440 published results (by default your runs are placed among them)")
     p.add_argument("--out", required=True, type=Path, help="directory to write the report into")
     return p
 
@@ -45,7 +47,7 @@ def main(argv: list[str]) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
     try:
-        report = build_report(args.results, building)
+        report = build_report(args.results, building, paper=not args.no_paper)
     except ReportInputError as error:
         shutil.rmtree(building)
         print(f"error: {error}", file=sys.stderr)

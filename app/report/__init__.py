@@ -1,7 +1,8 @@
 """The paper's analysis over results: Borda rankings, agreement between measurements,
 TRADES versus classic AT, low-cost proxies, figures and a markdown summary.
 
-`build_report(paths, out_dir)` is the entry point (`python -m app report` calls it).
+`build_report(paths, out_dir)` is the entry point (`python -m app report` calls it, with
+the published results shipped in `data/` added unless `--no-paper`).
 When CSV tables (such as the paper's `paper_results.csv`) and the app's runs are given
 together, the tables are the analysed set and each run is placed among them; given
 only runs, or only tables, the analysis is over what was given.
@@ -23,6 +24,7 @@ from .errors import ReportInputError
 from .load import SOURCE, Skip, load_results
 from .markdown import write_markdown
 from .names import PAPER_COLUMNS
+from .paper import PAPER_RESULTS, is_paper_results
 from .placement import placements
 from .proxies import proxy_correlations
 from .trades_vs_at import duels, per_backbone, win_counts
@@ -83,9 +85,15 @@ def _write_tables(report: Report, out_dir: Path) -> None:
 
 
 def build_report(paths: list[str | Path], out_dir: str | Path,
-                 log: Callable[[str], None] = _warn) -> Report:
+                 log: Callable[[str], None] = _warn, paper: bool = False) -> Report:
     """Read `paths` (CSV tables, results.json files, run directories) and write the
-    report into `out_dir`; skipped runs and excluded configurations go to `log`."""
+    report into `out_dir`; skipped runs and excluded configurations go to `log`.
+    `paper`: add the published results (once, if `paths` does not hold them already)."""
+    paths = [Path(p) for p in paths]
+    if paper and not any(is_paper_results(p) for p in paths):
+        paths.append(PAPER_RESULTS)
+    if not paths:
+        raise ReportInputError("no results given: pass --results PATH... (or leave out --no-paper)")
     loaded = load_results(paths)
     for skip in loaded.skipped:
         log(str(skip))

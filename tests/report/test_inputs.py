@@ -99,7 +99,7 @@ def test_truncated_json_is_skipped(tmp_path):
 def test_only_skipped_runs_is_an_error(capsys, tmp_path):
     write_run(tmp_path / "runs" / "a", status="running")
     out = tmp_path / "report"
-    assert main(["--results", str(tmp_path / "runs"), "--out", str(out)]) == 2
+    assert main(["--results", str(tmp_path / "runs"), "--out", str(out), "--no-paper"]) == 2
     err = capsys.readouterr().err
     assert "skipped" in err and "status is 'running'" in err
     assert err.strip().splitlines()[-1].startswith("error: no results to analyse")
@@ -112,7 +112,7 @@ def test_report_over_runs_only(capsys, tmp_path):
         write_run(tmp_path / "runs" / str(index), loss=loss, dataset=dataset, clean_acc=0.1 * (index + 1))
     write_run(tmp_path / "runs" / "ce", loss="ce")
     out = tmp_path / "report"
-    assert main(["--results", str(tmp_path / "runs"), "--out", str(out)]) == 0
+    assert main(["--results", str(tmp_path / "runs"), "--out", str(out), "--no-paper"]) == 0
     captured = capsys.readouterr()
     assert "skipped" in captured.err and "loss 'ce'" in captured.err
     results = pd.read_csv(out / "results.csv", index_col=0)
@@ -121,8 +121,20 @@ def test_report_over_runs_only(capsys, tmp_path):
     assert "loss 'ce'" in pd.read_csv(out / "skipped.csv")["reason"][0]
     assert not (out / "placements.csv").exists()
     # A second run replaces the earlier report in place.
-    assert main(["--results", str(tmp_path / "runs"), "--out", str(out)]) == 0
+    assert main(["--results", str(tmp_path / "runs"), "--out", str(out), "--no-paper"]) == 0
     assert (out / "report.md").exists()
+
+
+def test_runs_are_placed_among_the_shipped_paper_results_by_default(capsys, tmp_path):
+    write_run(tmp_path / "runs" / "a")
+    out = tmp_path / "report"
+    assert main(["--results", str(tmp_path / "runs"), "--out", str(out)]) == 0
+    assert len(pd.read_csv(out / "results.csv", index_col=0)) == 1440
+    placed = pd.read_csv(out / "placements.csv")
+    assert len(placed) == 1 and placed["out_of"][0] == 81  # 40 backbones x 2 losses, plus the run
+    assert main(["--out", str(tmp_path / "paper_only")]) == 0  # no runs: the paper's own report
+    assert main(["--no-paper", "--out", str(tmp_path / "nothing")]) == 2
+    assert "no results given" in capsys.readouterr().err
 
 
 def test_refuses_to_overwrite_a_foreign_directory(capsys, tmp_path):
