@@ -8,6 +8,7 @@ import re
 import sys
 import warnings
 from argparse import ArgumentError
+from typing import Literal
 
 import yaml
 from lightning.pytorch.callbacks import LearningRateMonitor, RichProgressBar
@@ -36,7 +37,10 @@ class RobustCLI(LightningCLI):
             "checkpoint.filename": "best", "checkpoint.save_last": True,
         })
         parser.add_argument("--test_after_fit", type=bool, default=True,
-                            help="after fit, run the test measurements on the best checkpoint")
+                            help="after fit, run the test measurements on the checkpoint test_checkpoint names")
+        parser.add_argument("--test_checkpoint", type=Literal["best", "last"], default="best",
+                            help="what test_after_fit measures: best (the highest sum of validation accuracies) "
+                                 "or last (the last epoch's weights, as the paper; the experiment configs)")
         parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
 
     checkpoint: Checkpoint | None = None
@@ -97,8 +101,10 @@ class RobustCLI(LightningCLI):
     def after_fit(self) -> None:
         if not self.config_init[self.subcommand].get("test_after_fit") or self.trainer.interrupted:
             return
-        best = getattr(self.trainer.checkpoint_callback, "best_model_path", "")
-        self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None)
+        checkpointer = self.trainer.checkpoint_callback
+        which = self.config_init[self.subcommand].get("test_checkpoint")
+        chosen = getattr(checkpointer, "last_model_path" if which == "last" else "best_model_path", "")
+        self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=chosen or None)
 
 
 def dataset_class_path(value: str) -> str:

@@ -12,7 +12,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from modules.attacks import AttackConfig, build_attack
 from modules.backbones import create_classifier
-from modules.losses import build_loss
+from modules.losses import Attack, build_loss
 from modules.optimizers import parameter_groups
 from modules.protocols import ProtocolOptions, apply_protocol, build_protocol, freeze_modes, head_parameters
 from modules.registry import ConfigError
@@ -34,6 +34,8 @@ class RobustFineTuneModule(LightningModule):
         protocol: `full`, `linear_probe`, `partial` or `lp_ft` (options below).
         lr_backbone, lr_head, wd_backbone, wd_head, betas: AdamW's two parameter groups.
         cosine: cosine annealing of both learning rates over `trainer.max_epochs`.
+        val_robust_loss: log `val/robust_loss`, the training loss with its attack on the validation
+            images (the hyper-parameter search's metric; one attack per validation batch).
     """
 
     def __init__(
@@ -56,6 +58,7 @@ class RobustFineTuneModule(LightningModule):
         wd_head: float = 0.05,
         betas: tuple[float, float] = (0.9, 0.95),
         cosine: bool = True,
+        val_robust_loss: bool = True,
     ) -> None:
         super().__init__()
         attack = AttackConfig(**attack) if isinstance(attack, dict) else attack or AttackConfig()
@@ -110,14 +113,19 @@ class RobustFineTuneModule(LightningModule):
     def on_train_epoch_start(self) -> None:
         self.apply_protocol(self.current_epoch)
 
+    def training_attack(self) -> Attack | None:
+        """The attack the loss calls at this epoch (None for a loss that needs none)."""
+        config = self.training_attack_config()
+        if not self.loss_fn.needs_attack:
+            return None
+        if config.eps == 0:  # the start of a warm-up: the clean images, no attack run
+            return lambda images, labels: images.detach()
+        return build_attack(config, self.model)
+
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
-        config = self.training_attack_config()
-        self.log("train/eps", config.eps, on_step=False, on_epoch=True)
-        attack = None
-        if self.loss_fn.needs_attack:  # eps 0 (the start of a warm-up): the clean images, no attack run
-            attack = build_attack(config, self.model) if config.eps > 0 else (lambda images, labels: images.detach())
-        out = self.loss_fn(self.model, x, y, attack)
+        self.log("train/eps", self.training_attack_config().eps, on_step=False, on_epoch=True)
+        out = self.loss_fn(self.model, x, y, self.training_attack())
         self.train_acc(out.logits.detach().argmax(1), y)
         self.log("train/loss", out.loss, prog_bar=True, on_step=True, on_epoch=True)
         self.log("train/acc", self.train_acc, prog_bar=True, on_step=False, on_epoch=True)
@@ -133,6 +141,12 @@ class RobustFineTuneModule(LightningModule):
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "val")
+        if self.hparams.val_robust_loss:
+            # The training loss with its attack on validation images: what the hyper-parameter
+            # search minimises (TRADES: CE + beta KL; classic AT: CE on the adversarial images).
+            x, y = batch
+            loss = self.loss_fn(self.model, x, y, self.training_attack()).loss
+            self.log("val/robust_loss", loss, sync_dist=True)
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "test")

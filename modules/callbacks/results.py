@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning import Callback, LightningModule, Trainer
+from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from rich.console import Console
@@ -32,16 +33,20 @@ def slurm_job_id() -> str | None:
     return os.environ.get("SLURM_JOB_ID")
 
 
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+def write_text_atomic(path: Path, text: str) -> None:
     """Write via a temporary file and rename, so a crash never leaves half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     umask = os.umask(0)
     os.umask(umask)
     os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600 files; a results file is as readable as any other
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle, indent=2, sort_keys=True)
+    with os.fdopen(fd, "w", newline="") as handle:
+        handle.write(text)
     os.replace(tmp, path)
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True))
 
 
 def run_dir(trainer: Trainer) -> Path:
@@ -133,7 +138,18 @@ class ResultsWriter(Callback):
         details = self.measurement_details(trainer)
         figures |= details.pop("figures", {})
         self.update(trainer, pl_module, status="complete", tested_checkpoint=trainer.ckpt_path, **figures, **details)
+        self.log_hparams(trainer, pl_module, figures)
         self.print_summary(trainer, figures, details.get("seconds", {}))
+
+    @rank_zero_only
+    def log_hparams(self, trainer: Trainer, pl_module: LightningModule, figures: dict[str, float]) -> None:
+        """The run's hyper-parameters with its test figures, for TensorBoard's HParams tab (which then
+        compares runs side by side, e.g. a sweep's)."""
+        params = dict(pl_module.hparams) | {"dataset": getattr(trainer.datamodule, "dataset_name", ""),
+                                            "epochs": trainer.max_epochs}
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                logger.log_hyperparams(params, metrics={f"hparams/{column}": value for column, value in figures.items()})
 
     @staticmethod
     def measurement_details(trainer: Trainer) -> dict[str, Any]:
