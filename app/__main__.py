@@ -15,6 +15,7 @@ TOOLS = {
     "report": "the paper's analysis over results.json files and CSVs",
     "export": "export a fine-tuned checkpoint as a timm state dict plus normalization constants",
     "weights": "pretrained weights in the local cache: status, and fetch before going offline",
+    "sweep": "the study (or a slice) as one resumable command on Ray Tune: search, then final training",
 }
 
 

@@ -11,6 +11,7 @@ from argparse import ArgumentError
 from typing import Literal
 
 import yaml
+from lightning import Callback
 from lightning.pytorch.callbacks import LearningRateMonitor, RichProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities import rank_zero_only
@@ -156,7 +157,8 @@ def config_error(error: BaseException) -> ConfigError | None:
     return None
 
 
-def run_cli(argv: list[str]) -> int:
+def run_cli(argv: list[str], callbacks: list[Callback] | tuple = ()) -> int:
+    """`python -m app fit|validate|test ARGS`; `callbacks` join the trainer's (e.g. the sweep's report to Tune)."""
     program = sys.argv
     try:
         # LightningCLI reads sys.argv (passing `args` as well makes it warn): point it at the
@@ -173,7 +175,7 @@ def run_cli(argv: list[str]) -> int:
                 trainer_defaults={
                     "logger": {"class_path": "lightning.pytorch.loggers.TensorBoardLogger",
                                "init_args": {"save_dir": "runs", "name": "default", "default_hp_metric": False}},
-                    "callbacks": [RichProgressBar(), LearningRateMonitor()],
+                    "callbacks": [RichProgressBar(), LearningRateMonitor(), *callbacks],
                 },
             )
     except ArgumentError as error:

@@ -62,7 +62,8 @@ def run_dir(trainer: Trainer) -> Path:
 
 class ResultsWriter(Callback):
     """Keeps `<run dir>/results.json` current: `status` is running, trained, complete, interrupted
-    (a signal or Ctrl-C; `reason` says which) or failed (`error` says why). A resumed run appends
+    (a signal or Ctrl-C; `reason` says which), stopped (a clean exit asked for from inside, as a
+    search's scheduler ends a trial) or failed (`error` says why). A resumed run appends
     to `resumes` and keeps counting `fit_seconds` from where its checkpoint left them."""
 
     def __init__(self, filename: str = "results.json") -> None:
@@ -173,9 +174,13 @@ class ResultsWriter(Callback):
         return details
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
-        """A stop by signal or Ctrl-C is `interrupted`, anything else `failed`. Interruption comes
+        """A stop by signal or Ctrl-C is `interrupted`, a clean SystemExit `stopped`, anything else `failed`. Interruption comes
         before this callback: its checkpoint is written and its note (how to resume) added."""
         error = (getattr(exception, "__notes__", None) or ["".join(traceback.format_exception_only(exception)).strip()])[-1]
+        if isinstance(exception, SystemExit) and not isinstance(exception, SIGTERMException) and not exception.code:
+            # a clean exit requested from inside (e.g. a hyper-parameter search's scheduler ending a trial)
+            self.update(trainer, pl_module, status="stopped", reason="stopped by its caller (e.g. a search scheduler)")
+            return
         if not isinstance(exception, (KeyboardInterrupt, SIGTERMException)):
             self.update(trainer, pl_module, status="failed", error=error)
             return
