@@ -25,7 +25,7 @@ from .load import SOURCE, Skip, load_results
 from .markdown import write_markdown
 from .names import PAPER_COLUMNS
 from .paper import PAPER_RESULTS, is_paper_results
-from .placement import placements
+from .placement import placements, protocol_placements
 from .proxies import proxy_correlations
 from .trades_vs_at import duels, per_backbone, win_counts
 
@@ -50,6 +50,7 @@ class Report:
     wins_per_backbone: pd.DataFrame
     proxies: pd.DataFrame
     placements: pd.DataFrame
+    protocol_placements: pd.DataFrame  # user configurations covering a protocol's datasets, in its ranking
     skipped: list[Skip] = field(default_factory=list)
     figures: dict[str, Path] = field(default_factory=dict)
 
@@ -66,7 +67,7 @@ def analyse(results: pd.DataFrame, user_runs: pd.DataFrame | None = None,
         incomplete=incomplete_configurations(results), correlations=correlations, mac=mac, duels=table,
         wins=win_counts(table), wins_per_backbone=per_backbone(table),
         proxies=proxy_correlations(ranked, by_size), placements=placements(user_runs, results),
-        skipped=list(skipped or []))
+        protocol_placements=protocol_placements(user_runs, results), skipped=list(skipped or []))
 
 
 def _write_tables(report: Report, out_dir: Path) -> None:
@@ -79,7 +80,8 @@ def _write_tables(report: Report, out_dir: Path) -> None:
         "skipped": pd.DataFrame([vars(s) for s in report.skipped], columns=["path", "reason"]),
     }
     if len(report.user_runs):
-        tables |= {"user_runs": report.user_runs[[*PAPER_COLUMNS, SOURCE]], "placements": report.placements}
+        tables |= {"user_runs": report.user_runs[[*PAPER_COLUMNS, SOURCE]], "placements": report.placements,
+                   "protocol_placements": report.protocol_placements}
     for name, table in tables.items():
         table.to_csv(out_dir / f"{name}.csv", index=False)
 
@@ -112,7 +114,7 @@ def build_report(paths: list[str | Path], out_dir: str | Path,
     report.figures = {
         "clean_vs_robust": figures.clean_vs_robust(published, user_runs, directory),
         "agreement_heatmap": figures.agreement_heatmap(report.correlations, directory),
-        "rankings": figures.ranking_bars(report.rankings, directory),
+        "rankings": figures.ranking_bars(report.rankings, directory, report.protocol_placements),
         "rank_comparison": figures.rank_comparison(report.rankings, directory),
         "odds_ratios": figures.odds_ratios(report.wins, directory),
     }

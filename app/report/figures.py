@@ -99,15 +99,22 @@ def _label(backbone: str, loss: str) -> str:
     return f"{backbone} ({'TR' if loss == TRADES else 'AT' if loss == CLASSIC_AT else loss})"
 
 
-def ranking_bars(rankings: pd.DataFrame, directory: Path) -> Path:
-    """Borda totals of every configuration, best at the top, one panel per protocol."""
-    protocols = protocol_order(list(rankings["protocol"].unique()))
-    longest = max((len(g) for _, g in rankings.groupby("protocol")), default=1)
+def ranking_bars(rankings: pd.DataFrame, directory: Path, yours: pd.DataFrame | None = None) -> Path:
+    """Borda totals of every configuration, best at the top, one panel per protocol; the user's
+    configurations placed in a protocol's ranking (`yours`) are the hatched, outlined bars."""
+    marked = yours.assign(backbone=yours["backbone"] + " (yours)", yours=True) if yours is not None and len(yours) \
+        else rankings.iloc[:0].assign(yours=True)
+    data = pd.concat([rankings.assign(yours=False), marked[rankings.columns.tolist() + ["yours"]]], ignore_index=True)
+    protocols = protocol_order(list(data["protocol"].unique()))
+    longest = max((len(g) for _, g in data.groupby("protocol")), default=1)
     fig, axes = _grid(len(protocols), 3, 6.2, max(3.0, 0.8 + 0.15 * longest))
     for ax, protocol in zip(axes, protocols):
-        ranked = rankings[rankings["protocol"] == protocol].sort_values("rank")
+        ranked = data[data["protocol"] == protocol].sort_values(["borda", "yours"])
         positions = np.arange(len(ranked))
-        ax.barh(positions, ranked["borda"], color=[_LOSS_COLORS.get(loss, "gray") for loss in ranked["loss"]])
+        bars = ax.barh(positions, ranked["borda"], color=[_LOSS_COLORS.get(loss, "gray") for loss in ranked["loss"]])
+        for bar, mine in zip(bars, ranked["yours"]):
+            if mine:
+                bar.set(hatch="///", edgecolor="black", linewidth=1.2)
         ax.set_yticks(positions, [f"{r}. {_label(b, l)}" for r, b, l in
                                   zip(ranked["rank"], ranked["backbone"], ranked["loss"])], fontsize=6)
         ax.invert_yaxis()
@@ -116,7 +123,7 @@ def ranking_bars(rankings: pd.DataFrame, directory: Path) -> Path:
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in _LOSS_COLORS.values()]
     fig.legend(handles, list(_LOSS_COLORS), loc="upper center", ncol=2, bbox_to_anchor=(0.5, 1.01))
     fig.tight_layout(rect=(0, 0, 1, 0.98))
-    return _save(fig, rankings, directory, "rankings")
+    return _save(fig, data, directory, "rankings")
 
 
 def rank_comparison(rankings: pd.DataFrame, directory: Path) -> Path:

@@ -163,7 +163,8 @@ def _expand(paths: list[Path]) -> tuple[list[Path], list[Path]]:
     runs: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found = sorted(path.rglob("results.json"))
+            # a sweep's folder (its ledger beside the cells): the cells' final runs, not the search's trials
+            found = sorted(path.rglob("final/results.json") if (path / "sweep.csv").is_file() else path.rglob("results.json"))
             if not found:
                 raise ReportInputError(f"{path}: no results.json under this directory")
             runs += found

@@ -82,6 +82,14 @@ def _sections(report: Report, out_dir: Path) -> list[str]:
             "red stars in the scatter plot ([placements.csv](placements.csv)).\n",
             table(report.placements.drop(columns=["source", *[f"rank_{m}" for m in MEASUREMENTS]])),
         ]
+    if len(report.protocol_placements):
+        parts += [
+            "### In the protocols' Borda rankings\n",
+            "Your configurations with runs on every dataset of their protocol, ranked with the published "
+            "configurations over all of them (`rank` of `out_of`); they are the hatched bars of the ranking "
+            "figure ([protocol_placements.csv](protocol_placements.csv)).\n",
+            table(report.protocol_placements),
+        ]
     if report.skipped:
         parts += ["## Skipped inputs\n", table(pd.DataFrame([vars(s) for s in report.skipped]))]
     parts += ["## Files\n", "Every figure has its data beside it as CSV in [figures/](figures/).\n"]

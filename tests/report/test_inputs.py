@@ -145,3 +145,13 @@ def test_refuses_to_overwrite_a_foreign_directory(capsys, tmp_path):
     assert "is not an earlier report" in capsys.readouterr().err
     assert (tmp_path / "mine" / "thesis.tex").exists()
 
+
+
+def test_a_sweep_folder_is_read_as_its_cells_final_runs(tmp_path):
+    sweep = tmp_path / "sweep"
+    cell = sweep / "fft50" / "flowers-102" / "convnext_tiny.fb_in1k" / "trades"
+    write_run(cell / "made", clean_acc=0.9).parent.rename(cell / "final")  # <cell>/final/results.json
+    write_run(cell / "trials", clean_acc=0.1)  # a search trial's run: not a result of the sweep
+    (sweep / "sweep.csv").write_text("protocol,dataset,backbone,loss\n")
+    loaded = load_results([sweep])
+    assert len(loaded.runs) == 1 and loaded.runs["clean_acc"].tolist() == [0.9]

@@ -92,3 +92,26 @@ def test_top_configuration_has_the_lowest_total(paper_report, protocol):
     report, _ = paper_report
     ranked = report.rankings[report.rankings["protocol"] == protocol]
     assert ranked.iloc[0]["borda"] == ranked["borda"].min() and ranked.iloc[0]["rank"] == 1
+
+
+def test_a_configuration_on_all_six_datasets_is_placed_in_its_protocols_ranking(paper_csv, tmp_path):
+    datasets = ["caltech101", "fgvc-aircraft-2013b", "flowers-102", "oxford-iiit-pet", "stanford_cars",
+                "uc-merced-land-use-dataset"]
+    runs = tmp_path / "sweep"
+    for dataset in datasets:  # a paper configuration run again, perfect everywhere: first of 81
+        write_run(runs / "fft50" / dataset, dataset=dataset, **dict.fromkeys(MEASUREMENTS, 1.0))
+    for dataset in datasets[:5]:  # five datasets only: not placed in the ranking
+        write_run(runs / "fft5" / dataset, dataset=dataset, protocol="fft5", **dict.fromkeys(MEASUREMENTS, 1.0))
+    for dataset in datasets:  # the worst possible: last
+        write_run(runs / "lp50" / dataset, dataset=dataset, protocol="lp50", loss="classic_at",
+                  **dict.fromkeys(MEASUREMENTS, 0.0))
+    out = tmp_path / "report"
+    assert main(["--results", str(runs), "--out", str(out)]) == 0  # the shipped paper results by default
+    placed = pd.read_csv(out / "protocol_placements.csv").set_index("protocol")
+    assert list(placed.index) == ["FFT (50 epochs)", "LP (50 epochs)"]
+    assert (placed.loc["FFT (50 epochs)", "rank"], placed.loc["FFT (50 epochs)", "out_of"]) == (1, 81)
+    assert placed.loc["FFT (50 epochs)", "borda"] == pytest.approx(6 * 5 * 1.0)  # first on each of the 30 pairs
+    assert placed.loc["LP (50 epochs)", "rank"] == 81
+    bars = pd.read_csv(out / "figures" / "rankings.csv")
+    assert bars["yours"].sum() == 2 and "convnext_tiny.fb_in1k (yours)" in set(bars["backbone"])
+    assert "In the protocols' Borda rankings" in (out / "report.md").read_text()
