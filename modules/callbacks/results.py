@@ -146,11 +146,13 @@ class ResultsWriter(Callback):
     def log_hparams(self, trainer: Trainer, pl_module: LightningModule, figures: dict[str, float]) -> None:
         """The run's hyper-parameters with its test figures, for TensorBoard's HParams tab (which then
         compares runs side by side, e.g. a sweep's)."""
+        loggers = [logger for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]
+        if not loggers:
+            return
         params = dict(pl_module.hparams) | {"dataset": getattr(trainer.datamodule, "dataset_name", ""),
                                             "epochs": trainer.max_epochs}
-        for logger in trainer.loggers:
-            if isinstance(logger, TensorBoardLogger):
-                logger.log_hyperparams(params, metrics={f"hparams/{column}": value for column, value in figures.items()})
+        for logger in loggers:
+            logger.log_hyperparams(params, metrics={f"hparams/{column}": value for column, value in figures.items()})
 
     @staticmethod
     def measurement_details(trainer: Trainer) -> dict[str, Any]:

@@ -114,6 +114,10 @@ def test_every_cell_is_searched_then_trained_a_failing_one_recorded_and_a_rerun_
     assert "Started a local Ray instance" not in again.stderr  # nothing to launch: Ray not even started
     assert {key: row["status"] for key, row in ledger(out).items()} == {key: row["status"] for key, row in rows.items()}
 
+    retried = sweep(spec, out, ray_env, "--retry-failed", "--only", "protocol=broken", "--only", "loss=trades")
+    assert retried.returncode == 1 and "broken/digits/test_resnet/trades: searching" in retried.stdout
+    assert "classic_at: searching" not in retried.stdout and ledger(out)[("broken", "trades")]["status"] == "failed"
+
     report = subprocess.run([sys.executable, "-m", "app", "report", "--results", str(out), "--out", str(tmp_path / "r")],
                             cwd=ROOT, env=environment(), capture_output=True, text=True, timeout=300)
     assert report.returncode == 0, report.stderr[-2000:]

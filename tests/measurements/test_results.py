@@ -25,7 +25,7 @@ def test_results_json_has_every_field(tmp_path, model):
                                        callback.settings("test", 22, Settings().precision), torch.device("cpu"), 8)
     ckpt = tmp_path / "run" / "checkpoints" / "best.ckpt"
     ckpt.parent.mkdir(parents=True)
-    trainer = SimpleNamespace(callbacks=[callback], callback_metrics={}, ckpt_path=str(ckpt), max_epochs=1,
+    trainer = SimpleNamespace(callbacks=[callback], callback_metrics={}, ckpt_path=str(ckpt), max_epochs=1, loggers=[],
                               precision="32-true", datamodule=SimpleNamespace(dataset_name="synthetic"))
     module = SimpleNamespace(hparams=SimpleNamespace(backbone="tiny", loss="trades", protocol="full", beta=1.0,
                                                      attack={}))
