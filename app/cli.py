@@ -8,6 +8,7 @@ import re
 import sys
 import warnings
 from argparse import ArgumentError
+from pathlib import Path
 from typing import Literal
 
 import yaml
@@ -47,6 +48,12 @@ class RobustCLI(LightningCLI):
     checkpoint: Checkpoint | None = None
     resume: Resume | None = None
 
+    def __init__(self, *args, run_folder: Path | None = None, **kwargs) -> None:
+        """`run_folder`: `fit` writes into this folder (continuing it from its last.ckpt if it has
+        one) instead of a new version of the logger's name."""
+        self.run_folder = run_folder
+        super().__init__(*args, **kwargs)
+
     def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
         """`--ckpt_path last` resolved and any checkpoint checked, before LightningCLI reads it."""
         super().parse_arguments(parser, args)
@@ -61,7 +68,7 @@ class RobustCLI(LightningCLI):
         self.resolve_batch_size()
         if self.subcommand == "fit":
             saved = yaml.safe_load(self._parser("fit").dump(self.config.fit, skip_none=False))
-            self.resume = prepare_fit(self.config.fit, self.checkpoint, saved)
+            self.resume = prepare_fit(self.config.fit, self.checkpoint, saved, self.run_folder)
             if self.resume is not None:  # its own checkpoints are expected there (run_cli scopes this filter)
                 warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
 
@@ -157,8 +164,9 @@ def config_error(error: BaseException) -> ConfigError | None:
     return None
 
 
-def run_cli(argv: list[str], callbacks: list[Callback] | tuple = ()) -> int:
-    """`python -m app fit|validate|test ARGS`; `callbacks` join the trainer's (e.g. the sweep's report to Tune)."""
+def run_cli(argv: list[str], callbacks: list[Callback] | tuple = (), run_folder: Path | None = None) -> int:
+    """`python -m app fit|validate|test ARGS`; `callbacks` join the trainer's (e.g. the sweep's report
+    to Tune); `run_folder`: where `fit` runs (see RobustCLI)."""
     program = sys.argv
     try:
         # LightningCLI reads sys.argv (passing `args` as well makes it warn): point it at the
@@ -172,6 +180,7 @@ def run_cli(argv: list[str], callbacks: list[Callback] | tuple = ()) -> int:
                 subclass_mode_data=True,
                 save_config_kwargs={"overwrite": True},
                 parser_kwargs={"exit_on_error": False},
+                run_folder=run_folder,
                 trainer_defaults={
                     "logger": {"class_path": "lightning.pytorch.loggers.TensorBoardLogger",
                                "init_args": {"save_dir": "runs", "name": "default", "default_hp_metric": False}},

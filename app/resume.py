@@ -105,18 +105,29 @@ def requeued_checkpoint(config: Namespace, dumped: dict[str, Any]) -> Path | Non
     return None
 
 
-def pin_to_run(config: Namespace, run: Path, purge_step: int) -> None:
-    """Make the loggers of `config` write into `run` (an existing `<save_dir>/<name>/version_N`).
+def folder_version(name: str) -> str:
+    """The logger version that names folder `name`. jsonargparse reads a version that looks like an
+    integer (a Tune trial id such as 87447_00000) as one, and the logger then writes into
+    version_8744700000; a trailing separator keeps it a string, and the folder the same."""
+    try:
+        int(name)
+    except ValueError:
+        return name
+    return name + os.sep
 
-    TensorBoard drops the events the interrupted session wrote at or after `purge_step` (the
-    checkpoint's step), so the curves have neither gaps nor repeats."""
+
+def pin_to_run(config: Namespace, run: Path, purge_step: int | None) -> None:
+    """Make the loggers of `config` write into `run` (`<save_dir>/<name>/<version>`).
+
+    Resuming (`purge_step`: the checkpoint's step), TensorBoard drops the events the interrupted
+    session wrote at or after that step, so the curves have neither gaps nor repeats."""
     for logger in versioned_loggers(config):
         args = logger.init_args
         save_dir, name = args.get("save_dir") or config.trainer.get("default_root_dir") or ".", args.get("name") or ""
         if Path(save_dir, str(name), run.name).resolve() != run.resolve():
             args.save_dir, args.name = str(run.parent.parent), run.parent.name
-        args.version = run.name
-        if "purge_step" in args:
+        args.version = folder_version(run.name)
+        if purge_step is not None and "purge_step" in args:
             args.purge_step = purge_step
             args.default_hp_metric = False  # already logged at step 0 by the first session
     if not versioned_loggers(config):
@@ -125,10 +136,9 @@ def pin_to_run(config: Namespace, run: Path, purge_step: int) -> None:
 
 @dataclass
 class Resume:
-    """What `fit` continues: the checkpoint and its run; `saved_config` is the config to keep in
-    the run's config.yaml (as the user would rerun it: no checkpoint, no pinned version)."""
+    """The run folder `fit` writes into instead of a new version; `saved_config` is the config to
+    keep in its config.yaml (as a user would rerun it: no checkpoint, no pinned version)."""
 
-    checkpoint: Checkpoint
     run: Path
     saved_config: Namespace
 
@@ -140,20 +150,22 @@ def resolve(config: Namespace, subcommand: str) -> Checkpoint | None:
     return read_checkpoint(config.ckpt_path, resumable=subcommand == "fit") if config.get("ckpt_path") else None
 
 
-def prepare_fit(config: Namespace, checkpoint: Checkpoint | None, dumped: dict[str, Any]) -> Resume | None:
-    """The run `fit` continues, if any: the checkpoint's (when it sits in `<run>/checkpoints/`),
-    or this SLURM job's after a requeue; the loggers are pinned to it. `dumped`: the config as
-    the run's config.yaml holds it."""
+def prepare_fit(config: Namespace, checkpoint: Checkpoint | None, dumped: dict[str, Any],
+                run: Path | None = None) -> Resume | None:
+    """The run folder `fit` writes into, if not a new version, with the loggers pinned to it: the
+    checkpoint's run (a checkpoint in `<run>/checkpoints/`), the `run` a caller names (the sweep;
+    continued from its last.ckpt when there is one), or this SLURM job's run after a requeue.
+    `dumped`: the config as a run's config.yaml holds it."""
     if checkpoint is None:
-        found = requeued_checkpoint(config, dumped)
-        if found is None:
-            return None
-        config.ckpt_path = str(found)
-        checkpoint = read_checkpoint(found, resumable=True)
-    if checkpoint.path.parent.name != "checkpoints":
-        return None  # a checkpoint from elsewhere: its weights and training state start a new run
+        found = run / "checkpoints" / LAST if run is not None else requeued_checkpoint(config, dumped)
+        if found is not None and found.is_file():
+            config.ckpt_path = str(found)
+            checkpoint = read_checkpoint(found, resumable=True)
+    if checkpoint is not None and checkpoint.path.parent.name == "checkpoints":
+        run = checkpoint.path.parent.parent
+    if run is None:
+        return None  # a new version (a checkpoint from elsewhere: its weights and state start a new run)
     saved = copy.deepcopy(config)
     saved.ckpt_path = None
-    run = checkpoint.path.parent.parent
-    pin_to_run(config, run, checkpoint.global_step)
-    return Resume(checkpoint, run, saved)
+    pin_to_run(config, run, checkpoint.global_step if checkpoint is not None else None)
+    return Resume(run, saved)

@@ -164,8 +164,8 @@ def run_sweep(sweep: Sweep, selected: list[Cell], out: Path, address: str | None
                 ledger.set(cell, status="training", best=chosen.values, best_trial=chosen.trial,
                            best_metric=round(chosen.metric, 6), error="")
                 progress.say(cell, f"final training with {chosen.values}")
-                code, error = ray.get(final_task.remote(fit_args(sweep, cell, chosen.values), str(cell_dir)))
-                if code:
+                error = ray.get(final_task.remote(fit_args(sweep, cell, chosen.values), str(cell_dir)))
+                if error is not None:
                     raise CellFailed(error)
             except CellFailed as error:
                 ledger.set(cell, status="failed", error=str(error))

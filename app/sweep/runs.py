@@ -4,9 +4,12 @@ place from its last.ckpt when it was interrupted."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from lightning import Callback, LightningModule, Trainer
 
@@ -29,14 +32,9 @@ class ReportToTune(Callback):
             tune.report({self.metric: float(value), "epoch": trainer.current_epoch + 1})
 
 
-def run_folder_args(cell_dir: Path, name: str, version: str) -> list[str]:
-    """Log into `<cell_dir>/<name>/<version>` (name "" for `<cell_dir>/<version>`) on one device, no
-    progress bar (nobody watches a worker's terminal), resuming what is there."""
-    args = [*option("trainer.logger.init_args.save_dir", str(cell_dir)), *option("trainer.logger.init_args.name", name),
-            *option("trainer.logger.init_args.version", version), *option("trainer.devices", 1),
-            *option("trainer.enable_progress_bar", False)]
-    last = Path(cell_dir, name, version, "checkpoints", "last.ckpt")
-    return args + (["--ckpt_path", str(last)] if last.is_file() else [])
+def run_args() -> list[str]:
+    """One device each, and no progress bar (nobody watches a worker's terminal)."""
+    return [*option("trainer.devices", 1), *option("trainer.enable_progress_bar", False)]
 
 
 def device_args() -> list[str]:
@@ -46,11 +44,34 @@ def device_args() -> list[str]:
     return [] if ray.get_gpu_ids() else option("trainer.accelerator", "cpu")
 
 
-def failure(run: Path, code: int) -> str:
-    """Why a run ended with a non-zero exit: the error results.json recorded, else the exit code."""
+class _Tee(io.TextIOBase):
+    """Writes through to `stream` and keeps a copy."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream, self.copy = stream, io.StringIO()
+
+    def write(self, text: str) -> int:
+        self.copy.write(text)
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def fit(args: list[str], run: Path, **options: Any) -> str | None:
+    """`app fit` into folder `run`: None when it succeeds, else why it failed (the error its
+    results.json recorded, else the one line the CLI printed, else its exit status)."""
+    from app.cli import run_cli
+
+    tee = _Tee(sys.stderr)
+    with contextlib.redirect_stderr(tee):
+        code = run_cli(args, run_folder=run, **options)
+    if code == 0:
+        return None
     results = run / "results.json"
     recorded = json.loads(results.read_text()).get("error") if results.is_file() else None
-    return recorded or f"app fit exited with status {code}"
+    printed = [line.removeprefix("error: ") for line in tee.copy.getvalue().splitlines() if line.startswith("error: ")]
+    return recorded or (printed[-1] if printed else f"app fit exited with status {code}")
 
 
 def trial(config: dict[str, Any]) -> None:
@@ -58,20 +79,15 @@ def trial(config: dict[str, Any]) -> None:
     the sampled values (keys `model.*`)."""
     from ray import tune
 
-    from app.cli import run_cli
-
-    cell_dir, trial_id = Path(config["cell_dir"]), tune.get_context().get_trial_id()
     values = {key: value for key, value in config.items() if key.startswith("model.")}
     args = [*config["args"], *[text for key, value in values.items() for text in option(key, value)],
-            *device_args(), *option("test_after_fit", False), *run_folder_args(cell_dir, TRIALS, trial_id)]
-    code = run_cli(args, callbacks=[ReportToTune(config["metric"])])
-    if code != 0:
-        raise RuntimeError(failure(cell_dir / TRIALS / trial_id, code))
+            *device_args(), *run_args(), *option("test_after_fit", False)]
+    run = Path(config["cell_dir"]) / TRIALS / tune.get_context().get_trial_id()
+    error = fit(args, run, callbacks=[ReportToTune(config["metric"])])
+    if error is not None:
+        raise RuntimeError(error)
 
 
-def final(args: list[str], cell_dir: str) -> tuple[int, str]:
-    """The final training of a cell with the chosen values: (exit status, error or "")."""
-    from app.cli import run_cli
-
-    code = run_cli([*args, *device_args(), *run_folder_args(Path(cell_dir), "", FINAL)])
-    return code, "" if code == 0 else failure(Path(cell_dir) / FINAL, code)
+def final(args: list[str], cell_dir: str) -> str | None:
+    """The final training of a cell with the chosen values: None, or why it failed."""
+    return fit([*args, *device_args(), *run_args()], Path(cell_dir) / FINAL)

@@ -144,3 +144,21 @@ def test_ckpt_path_last_is_the_latest_run_that_has_a_last_checkpoint(tmp_path):
     config.trainer.logger.init_args.name = "other"
     with pytest.raises(ConfigError, match=r"--ckpt_path last: no run under .*other has checkpoints/last.ckpt"):
         latest_checkpoint(config)
+
+
+def test_a_named_run_folder_is_used_as_is_and_continued_from_its_last_checkpoint(tmp_path):
+    """What the sweep asks of a run: this folder, even when its name reads as a number."""
+    from app.cli import run_cli
+
+    run = tmp_path / "trials" / "87447_00000"
+    args = short_fit(tmp_path / "elsewhere", "--trainer.max_epochs", "1", "--test_after_fit", "false",
+                     "--trainer.limit_train_batches", "2")
+    assert run_cli(args, run_folder=run) == 0
+    assert results(run)["status"] == "trained" and (run / "checkpoints" / "last.ckpt").is_file()
+    assert not (tmp_path / "elsewhere").exists()
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["trainer"]["logger"]["init_args"]["version"] is None  # config.yaml as a user reruns it
+    assert run_cli([*args, "--trainer.max_epochs", "2"], run_folder=run) == 0  # continued, not restarted
+    record = results(run)
+    assert record["resumes"][0]["epoch"] == 1 and record["epochs"] == 2
+    assert sorted(path.name for path in run.parent.iterdir()) == ["87447_00000"]
