@@ -33,15 +33,12 @@ class ReportToTune(Callback):
 
 
 def run_args() -> list[str]:
-    """One device each, and no progress bar (nobody watches a worker's terminal)."""
-    return [*option("trainer.devices", 1), *option("trainer.enable_progress_bar", False)]
-
-
-def device_args() -> list[str]:
-    """A run given no GPU by Ray trains on the CPU (it would otherwise see, and take, every GPU)."""
+    """One device, no progress bar (nobody watches a worker's terminal), and the CPU for a run Ray
+    gave no GPU (it would otherwise see, and take, every GPU of its node)."""
     import ray
 
-    return [] if ray.get_gpu_ids() else option("trainer.accelerator", "cpu")
+    cpu = [] if ray.get_gpu_ids() else option("trainer.accelerator", "cpu")
+    return [*option("trainer.devices", 1), *option("trainer.enable_progress_bar", False), *cpu]
 
 
 class _Tee(io.TextIOBase):
@@ -81,7 +78,7 @@ def trial(config: dict[str, Any]) -> None:
 
     values = {key: value for key, value in config.items() if key.startswith("model.")}
     args = [*config["args"], *[text for key, value in values.items() for text in option(key, value)],
-            *device_args(), *run_args(), *option("test_after_fit", False)]
+            *run_args(), *option("test_after_fit", False)]
     run = Path(config["cell_dir"]) / TRIALS / tune.get_context().get_trial_id()
     error = fit(args, run, callbacks=[ReportToTune(config["metric"])])
     if error is not None:
@@ -90,4 +87,4 @@ def trial(config: dict[str, Any]) -> None:
 
 def final(args: list[str], cell_dir: str) -> str | None:
     """The final training of a cell with the chosen values: None, or why it failed."""
-    return fit([*args, *device_args(), *run_args()], Path(cell_dir) / FINAL)
+    return fit([*args, *run_args()], Path(cell_dir) / FINAL)
