@@ -7,12 +7,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from app.sweep.cells import Cell
 from app.sweep.ledger import Ledger
 from app.sweep.runs import FINAL
-from app.sweep.spec import Sweep
+from app.sweep.spec import Sweep, setting
+from datamodules import DATAMODULES, FileImageDataModule
 
 BEST = "best.yaml"
 # Training images of the study's datasets under the paper's splits (BENCHMARK.md), for estimates.
@@ -44,16 +43,10 @@ def status(cell_dir: Path, ledger: Ledger, cell: Cell) -> str:
 
 
 def pretrained(sweep: Sweep, protocol: str) -> bool:
-    """Whether a protocol's runs start from pretrained weights (its overrides, else its configs)."""
-    for overrides in (sweep.overrides, sweep.protocols[protocol].overrides):
-        for key in ("model.pretrained", "model.init_args.pretrained"):
-            if key in overrides:
-                return bool(overrides[key])
-    for config in reversed(sweep.protocols[protocol].configs):
-        value = ((yaml.safe_load(config.read_text()) or {}).get("model") or {}).get("init_args", {}).get("pretrained")
-        if value is not None:
-            return bool(value)
-    return True
+    """Whether a protocol's runs start from pretrained weights (as the CLI would resolve it)."""
+    found = setting("model.init_args.pretrained", [sweep.overrides, sweep.protocols[protocol].overrides],
+                    sweep.protocols[protocol].configs)
+    return True if found is None else bool(found)
 
 
 @dataclass
@@ -93,7 +86,7 @@ def plan(sweep: Sweep, selected: list[Cell], out: Path, ledger: Ledger) -> Plan:
     todo = [cell for cell, value in result.statuses.items() if value not in ("complete", "failed")]
     for dataset in sorted({cell.dataset for cell in todo}):
         root = sweep.data_roots.get(dataset)
-        if dataset != "digits" and (root is None or not root.is_dir()):
+        if issubclass(DATAMODULES.get(dataset), FileImageDataModule) and (root is None or not root.is_dir()):
             result.missing_roots.append(f"dataset {dataset}: folder {root or '(none: give data_roots.' + dataset + ')'} "
                                         "not found")
     for backbone in sorted({cell.backbone for cell in todo if pretrained(sweep, cell.protocol)}):

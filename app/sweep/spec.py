@@ -70,15 +70,26 @@ def _list(path: Path, raw: dict, key: str) -> tuple:
     return tuple(values)
 
 
-def _epochs(path: Path, name: str, configs: tuple[Path, ...], overrides: dict[str, Any]) -> int:
-    """The protocol's trainer.max_epochs: its overrides, else the last config file that sets it."""
-    if "trainer.max_epochs" in overrides:
-        return int(overrides["trainer.max_epochs"])
+def _nested(config: dict, dotted: str) -> Any:
+    for part in dotted.split("."):
+        config = config.get(part) if isinstance(config, dict) else None
+    return config
+
+
+def setting(dotted: str, overrides: list[dict[str, Any]], configs: tuple[Path, ...]) -> Any:
+    """The value a run gets for a dotted option (`trainer.max_epochs`, `model.init_args.pretrained`):
+    the first of `overrides` (dotted keys; `model.x` means `model.init_args.x`) that sets it, else
+    the last config file that does; None when nothing does."""
+    short = dotted.replace(".init_args.", ".", 1)
+    for mapping in overrides:
+        for key in (dotted, short):
+            if key in mapping:
+                return mapping[key]
     for config in reversed(configs):
-        epochs = (yaml.safe_load(config.read_text()) or {}).get("trainer", {}).get("max_epochs")
-        if epochs is not None:
-            return int(epochs)
-    raise _fail(path, f"protocol {name!r}: no trainer.max_epochs in its configs or overrides (ASHA's max_t)")
+        value = _nested(yaml.safe_load(config.read_text()) or {}, dotted)
+        if value is not None:
+            return value
+    return None
 
 
 def _protocols(path: Path, raw: dict, root: Path) -> dict[str, Protocol]:
@@ -95,8 +106,10 @@ def _protocols(path: Path, raw: dict, root: Path) -> dict[str, Protocol]:
         if not configs or missing:
             raise _fail(path, f"protocol {name!r}: config file(s) not found: {', '.join(missing) or '(none given)'}")
         overrides = dict(entry.get("set") or {})
-        protocols[str(name)] = Protocol(str(name), configs, overrides, str(entry.get("space", "")),
-                                        _epochs(path, name, configs, overrides))
+        epochs = setting("trainer.max_epochs", [dict(raw.get("set") or {}), overrides], configs)
+        if epochs is None:
+            raise _fail(path, f"protocol {name!r}: no trainer.max_epochs in its configs or overrides (ASHA's max_t)")
+        protocols[str(name)] = Protocol(str(name), configs, overrides, str(entry.get("space", "")), int(epochs))
     return protocols
 
 
