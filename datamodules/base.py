@@ -26,6 +26,11 @@ from modules.registry import ConfigError
 SPLITS = ("train", "val", "test")
 
 
+def global_seed() -> int:
+    """The run's seed (`seed_everything`, which sets PL_GLOBAL_SEED), 0 when none was set."""
+    return int(os.environ.get("PL_GLOBAL_SEED", 0))
+
+
 @dataclass
 class DatasetIndex:
     """Items (paths, or keys the subclass understands) and integer labels, per official split.
@@ -145,7 +150,7 @@ class ImageClassificationDataModule(LightningDataModule):
         if self.batch_size is None:  # `batch_size: null` = the backbone's default, resolved by the CLI for study backbones
             raise ConfigError("data batch_size is not set: give --data.batch_size N (null means the backbone's default, known only for the study's backbones)")
         self.setup()
-        seed = int(os.environ.get("PL_GLOBAL_SEED", 0))  # set by seed_everything
+        seed = global_seed()
         sampler = self._train_sampler(seed) if split == "train" else None
         return DataLoader(
             self.datasets[split], batch_size=self.batch_size if split == "train" else self.eval_batch_size,
@@ -179,7 +184,7 @@ class ImageClassificationDataModule(LightningDataModule):
         if batches >= trainer.num_training_batches:  # the epoch is over: the next one starts at its beginning
             batches = 0
         return {"train_sampler": {"epoch": loop.epoch_progress.current.processed, "batches": batches,
-                                  "seed": int(os.environ.get("PL_GLOBAL_SEED", 0)), "world_size": trainer.world_size}}
+                                  "seed": global_seed(), "world_size": trainer.world_size}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._resume = state.get("train_sampler")
