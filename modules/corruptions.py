@@ -209,10 +209,10 @@ def corrupt(image: torch.Tensor, name: str, severity: int = 3, seed: int = 0) ->
 
 
 def corrupt_batch(images: torch.Tensor, indices: torch.Tensor | list[int], total: int, severity: int = 3,
-                  seed: int = 0) -> tuple[torch.Tensor, list[str]]:
-    """The study's corrupted test images: image with dataset index i gets `corruption_of(i, total)`,
-    with randomness seeded from (seed, i)."""
+                  seed: int = 0, name: str | None = None) -> tuple[torch.Tensor, list[str]]:
+    """The study's corrupted test images: image with dataset index i gets `corruption_of(i, total)`
+    (or every image `name`), with randomness seeded from (seed, i)."""
     indices = [int(i) for i in indices]
-    names = [corruption_of(i, total) for i in indices]
+    names = [name or corruption_of(i, total) for i in indices]
     out = torch.stack([corrupt(img, name, severity, seed * 1_000_003 + i) for img, name, i in zip(images, names, indices)])
     return out, names

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from lightning import LightningModule
 from torchmetrics.classification import MulticlassAccuracy
 
-from modules.attacks import AttackConfig, build_attack
+from modules.attacks import AttackConfig, build_attack, check_training_attack
 from modules.backbones import create_classifier
 from modules.losses import Attack, build_loss
 from modules.optimizers import parameter_groups
@@ -62,6 +62,7 @@ class RobustFineTuneModule(LightningModule):
     ) -> None:
         super().__init__()
         attack = AttackConfig(**attack) if isinstance(attack, dict) else attack or AttackConfig()
+        check_training_attack(attack)
         # Names are checked before the (possibly large) backbone is built.
         self.loss_fn = build_loss(loss, beta)
         self.protocol = build_protocol(protocol, ProtocolOptions(partial_blocks, partial_unit, lp_epochs))

@@ -1,14 +1,23 @@
-"""Auto-PGD (Croce & Hein, ICML 2020) with cross-entropy, Linf and L2.
+"""Auto-PGD (Croce & Hein, ICML 2020; L1: "Mind the box", ICML 2021) in Linf, L2 and L1, with
+the untargeted cross-entropy loss (APGD-CE) or the targeted DLR loss (APGD-T): one loop.
 
-Written here rather than taken from torchattacks because training needs two things its
-APGD lacks: a start without random noise (the paper's setting), and attacking every
-example. torchattacks only attacks the examples the model classifies correctly, which is
-right for measuring accuracy but silently weakens training while the model is still
-inaccurate. The step-size schedule follows the reference implementation.
+A port of the reference's `APGDAttack` / `APGDAttack_targeted` (fra31/auto-attack, packaged as
+`pyautoattack`): the same step-size schedule (checkpoints, oscillation test, restarts from the best
+point), momentum 0.75 in Linf and L2, the sparse step with adaptive sparsity in L1, the large-eps
+schedule of the standard L1 AutoAttack, and random draws from a private generator in the
+reference's order (so that on a CPU a run follows the reference's run). Written here because
+torchattacks' APGD only attacks correctly classified examples and always starts from noise
+(training needs every example attacked, from the clean image in the paper's setting), its APGD-T
+moves every example in L2 by example 0's step size, and neither has L1.
+
+`keep="max_loss"` (training) returns each example's highest-loss iterate over all runs;
+`keep="misclassified"` (evaluation) attacks only the examples not yet misclassified, run after
+run, and returns a misclassified point where one was found and the clean image elsewhere.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
@@ -16,136 +25,195 @@ import torch.nn.functional as F
 from torch import nn
 
 from modules.attacks.base import RobustAttack
+from modules.attacks.norms import NORMS, Norm, clip_to_ball, l1_projection, normalize, per_example, project
 
-Norm = Literal["Linf", "L2"]
+Loss = Literal["ce", "dlr-targeted"]
 Keep = Literal["max_loss", "misclassified"]
 
 
-def _flat_norm(t: torch.Tensor) -> torch.Tensor:
-    return t.flatten(1).norm(dim=1).view(-1, *([1] * (t.dim() - 1)))
-
-
-def project(x_adv: torch.Tensor, x: torch.Tensor, norm: Norm, eps: float) -> torch.Tensor:
-    """Project onto the eps ball around x intersected with the [0, 1] box.
-
-    Clamping to [0, 1] after the ball projection only shrinks each coordinate of the
-    perturbation towards x, so the result stays inside both sets.
-    """
-    delta = x_adv - x
-    if norm == "Linf":
-        delta = delta.clamp(-eps, eps)
-    else:
-        delta = delta * torch.clamp(eps / (_flat_norm(delta) + 1e-12), max=1.0)
-    return (x + delta).clamp(0.0, 1.0)
+def dlr_targeted(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The targeted difference-of-logits-ratio loss (needs at least 4 classes)."""
+    ordered = logits.sort(dim=1).values
+    u = torch.arange(len(y), device=y.device)
+    return -(logits[u, y] - logits[u, target]) / (ordered[:, -1] - 0.5 * (ordered[:, -3] + ordered[:, -4]) + 1e-12)
 
 
 class APGD(RobustAttack):
-    """APGD-CE; `step_size` is the initial step (default 2 eps), which APGD then adapts.
+    """APGD at radius `eps` in `norm`.
 
-    `keep="max_loss"` returns each example's highest-loss iterate (training);
-    `keep="misclassified"` returns a misclassified iterate wherever one was found
-    (evaluation), and restarts only attack the examples not yet broken."""
+    Args:
+        steps: iterations per run (the standard AutoAttack: 100).
+        random_start: start the first run from random noise (the reference always does; the
+            paper's training attack does not). Later runs always start from noise, or they
+            would repeat the first.
+        restarts: runs per example (per target class for APGD-T).
+        keep: "max_loss" (training) or "misclassified" (evaluation), see the module docstring.
+        step_size: the initial step (default: 2 eps in Linf and L2, eps in L1), which APGD adapts.
+        loss: "ce" or "dlr-targeted" (one run per target among the `n_target_classes` most likely
+            wrong classes).
+        use_largereps: the L1 schedule of the standard AutoAttack (30% of the steps at 3 eps, 30% at
+            2 eps, 40% at eps, from noise); only points found at eps count.
+    """
 
-    def __init__(
-        self,
-        model: nn.Module,
-        norm: Norm = "Linf",
-        eps: float = 4 / 255,
-        steps: int = 10,
-        random_start: bool = False,
-        restarts: int = 1,
-        keep: Keep = "max_loss",
-        step_size: float | None = None,
-        rho: float = 0.75,
-        seed: int = 0,
-    ) -> None:
-        super().__init__("APGD", model)
-        if norm not in ("Linf", "L2"):
-            raise ValueError(f"APGD norm must be 'Linf' or 'L2', got {norm!r}")
-        self.norm, self.eps, self.steps = norm, float(eps), int(steps)
-        self.random_start, self.restarts, self.keep = random_start, int(restarts), keep
-        self.initial_step = 2 * self.eps if step_size is None else float(step_size)
+    def __init__(self, model: nn.Module, norm: Norm = "Linf", eps: float = 4 / 255, steps: int = 10,
+                 random_start: bool = False, restarts: int = 1, keep: Keep = "max_loss",
+                 step_size: float | None = None, loss: Loss = "ce", n_target_classes: int = 9,
+                 use_largereps: bool = False, rho: float = 0.75, seed: int = 0) -> None:
+        super().__init__("APGD" if loss == "ce" else "APGDT", model)
+        if norm not in NORMS:
+            raise ValueError(f"APGD norm must be one of {', '.join(NORMS)}, got {norm!r}")
+        if loss not in ("ce", "dlr-targeted"):
+            raise ValueError(f"APGD loss must be 'ce' or 'dlr-targeted', got {loss!r}")
+        self.norm, self.eps, self.steps, self.loss = norm, float(eps), int(steps), loss
+        self.random_start, self.restarts, self.keep = random_start, max(int(restarts), 1), keep
+        self.step_size = None if step_size is None else float(step_size)
+        self.n_target_classes, self.use_largereps = int(n_target_classes), use_largereps and norm == "L1"
         self.rho, self.seed = rho, seed
         self.supported_mode = ["default"]
 
-    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        if self.eps == 0 or self.steps == 0:
-            return images.clone()
-        generator = torch.Generator(device=images.device).manual_seed(self.seed)
-        adversarial = images.clone()
-        todo = torch.ones(len(images), dtype=torch.bool, device=images.device)
-        for _ in range(max(self.restarts, 1)):
-            index = todo.nonzero().flatten()
-            if len(index) == 0:
-                break
-            best, robust = self._run(images[index], labels[index], generator)
-            adversarial[index] = best
-            if self.keep == "misclassified":
-                todo[index] = robust
-        return adversarial
-
-    def _loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        x = x.detach().requires_grad_(True)
-        logits = self.get_logits(x)
-        loss = F.cross_entropy(logits.float(), y, reduction="none")
-        (grad,) = torch.autograd.grad(loss.sum(), [x])
+    # --- one run (the reference's `attack_single_run`) ------------------------------------------
+    def _loss_grad(self, x_adv: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None):
+        x_adv = x_adv.detach().requires_grad_(True)
+        logits = self.get_logits(x_adv).float()
+        loss = F.cross_entropy(logits, y, reduction="none") if target is None else dlr_targeted(logits, y, target)
+        (grad,) = torch.autograd.grad(loss.sum(), [x_adv])
         return loss.detach(), torch.nan_to_num(grad.detach().float()), logits.detach().argmax(1) == y
 
-    def _step(self, grad: torch.Tensor) -> torch.Tensor:
-        return grad.sign() if self.norm == "Linf" else grad / (_flat_norm(grad) + 1e-12)
-
-    def _start(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        if not self.random_start:
-            return x.clone()
-        noise = 2 * torch.rand(x.shape, generator=generator, device=x.device) - 1
+    def _noise(self, x: torch.Tensor, eps: float, generator: torch.Generator) -> torch.Tensor:
+        """The reference's random start (drawn on the CPU, as the reference draws it)."""
+        if self.norm == "Linf":
+            t = (2 * torch.rand(x.shape, generator=generator) - 1).to(x.device)
+            return x + eps * normalize(t, "Linf")
+        t = torch.randn(x.shape, generator=generator).to(x.device)
         if self.norm == "L2":
-            noise = noise / (_flat_norm(noise) + 1e-12)
-        return project(x + self.eps * noise, x, self.norm, self.eps)
+            return x + eps * normalize(t, "L2")
+        return x + t + l1_projection(x, t, eps)
 
-    def _run(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        n, shape = len(x), [-1] + [1] * (x.dim() - 1)
-        period = max(int(0.22 * self.steps), 1)
-        period_min, period_decrease = max(int(0.06 * self.steps), 1), max(int(0.03 * self.steps), 1)
-
-        x_adv = self._start(x, generator)
-        loss, grad, correct = self._loss(x_adv, y)
-        robust = correct.clone()
-        x_best, grad_best, loss_best = x_adv.clone(), grad.clone(), loss.clone()
-        x_misclassified = x_adv.clone()
-        step_size = torch.full((n,), self.initial_step, device=x.device).view(shape)
-        x_previous = x_adv.clone()
-        loss_history = [loss]
-        increases = torch.zeros(n, device=x.device)
+    def _single_run(self, x, y, target, eps: float, steps: int, x_init, random: bool, generator):
+        """Returns (highest-loss point, still robust, its loss, a misclassified point where found)."""
+        n, n_fts = len(x), x[0].numel()
+        noise = self._noise(x, eps, generator)  # drawn even when unused, to keep the reference's order
+        x_adv = (x_init.clone() if x_init is not None else noise if random else x.clone()).clamp(0.0, 1.0)
+        loss, grad, robust = self._loss_grad(x_adv, y, target)
+        x_best, x_best_adv, grad_best, loss_best = x_adv.clone(), x_adv.clone(), grad.clone(), loss.clone()
+        alpha = 1.0 if self.norm == "L1" else 2.0
+        initial = alpha * eps if self.step_size is None else self.step_size
+        step_size = torch.full((n,), initial, device=x.device)
+        if self.norm == "L1":
+            period = max(int(0.04 * steps), 1)
+            sparsity = ((x_adv - x) != 0).flatten(1).sum(1).float() if x_init is not None else \
+                torch.full((n,), float(n_fts), device=x.device)
+            topk = sparsity / n_fts / 1.5 if x_init is not None else torch.full((n,), 0.2, device=x.device)
+        else:
+            period = max(int(0.22 * self.steps), 1)
+            period_min, period_decrease = max(int(0.06 * self.steps), 1), max(int(0.03 * self.steps), 1)
+        loss_steps = torch.zeros(steps, n, device=x.device)  # the reference's history, zeros not yet written
         loss_best_at_check, reduced_at_check = loss_best.clone(), torch.ones(n, dtype=torch.bool, device=x.device)
-        next_check = period
+        x_previous, counter = x_adv.clone(), 0
+        u = torch.arange(n, device=x.device)
 
-        for i in range(self.steps):
-            momentum = 0.75 if i > 0 else 1.0
-            z = project(x_adv + step_size * self._step(grad), x, self.norm, self.eps)
-            x_next = project(x_adv + momentum * (z - x_adv) + (1 - momentum) * (x_adv - x_previous), x, self.norm, self.eps)
-            x_previous, x_adv = x_adv, x_next
+        for i in range(steps):
+            with torch.no_grad():
+                if self.norm == "L1":
+                    magnitude = grad.abs().flatten(1).sort(-1).values
+                    index = torch.clamp((1.0 - topk) * n_fts, min=0, max=n_fts - 1).long()
+                    sparse = grad * (grad.abs() >= per_example(magnitude[u, index], x)).float()
+                    direction = sparse.sign() / (per_example(sparse.sign().abs().flatten(1).sum(1), x) + 1e-10)
+                    x_next = project(x_adv + per_example(step_size, x) * direction, x, "L1", eps)
+                else:
+                    a = 0.75 if i > 0 else 1.0
+                    direction = grad.sign() if self.norm == "Linf" else normalize(grad, "L2")
+                    z = project(x_adv + per_example(step_size, x) * direction, x, self.norm, eps)
+                    x_next = project(x_adv + (z - x_adv) * a + (x_adv - x_previous) * (1 - a), x, self.norm, eps)
+                x_previous, x_adv = x_adv, x_next
 
-            loss, grad, correct = self._loss(x_adv, y)
-            x_misclassified[~correct] = x_adv[~correct]
+            loss, grad, correct = self._loss_grad(x_adv, y, target)
             robust &= correct
-            increases += (loss > loss_history[-1]).float()
-            loss_history.append(loss)
+            x_best_adv = torch.where(per_example(~correct, x), x_adv, x_best_adv)
+            loss_steps[i] = loss
             improved = loss > loss_best
-            x_best[improved], grad_best[improved], loss_best[improved] = x_adv[improved], grad[improved], loss[improved]
+            x_best = torch.where(per_example(improved, x), x_adv, x_best)
+            grad_best = torch.where(per_example(improved, x), grad, grad_best)
+            loss_best = torch.where(improved, loss, loss_best)
 
-            if i + 1 == next_check:
-                # Halve the step where the loss rose too rarely since the last checkpoint, or
-                # where it neither improved nor had the step reduced last time; restart there from the best point.
-                oscillating = increases <= self.rho * period
-                stalled = ~reduced_at_check & (loss_best_at_check >= loss_best)
-                reduce = oscillating | stalled
-                step_size[reduce] /= 2
-                x_adv[reduce], grad[reduce] = x_best[reduce], grad_best[reduce]
+            counter += 1
+            if counter < period:
+                continue
+            counter = 0
+            if self.norm == "L1":
+                # Reset to the best point with a full step where the sparsity fell, else shrink the step.
+                sparsity_now = ((x_best - x) != 0).flatten(1).sum(1).float()
+                reduce = sparsity_now / sparsity < 0.95
+                topk, sparsity = sparsity_now / n_fts / 1.5, sparsity_now
+                step_size = torch.where(reduce, torch.full_like(step_size, alpha * eps), step_size / 1.5)
+                step_size = step_size.clamp(alpha * eps / 10.0, alpha * eps)
+            else:
+                # Halve the step where the loss rose too rarely in the last `period` steps (compared
+                # as the reference does, with not-yet-written history as zeros), or where it neither
+                # improved nor had the step halved at the last check; restart there from the best point.
+                rises = sum((loss_steps[i - c] > loss_steps[i - c - 1]).float() for c in range(period))
+                reduce = (rises <= period * self.rho) | (~reduced_at_check & (loss_best_at_check >= loss_best))
                 reduced_at_check, loss_best_at_check = reduce, loss_best.clone()
-                increases.zero_()
+                step_size = torch.where(reduce, step_size / 2, step_size)
                 period = max(period - period_decrease, period_min)
-                next_check = i + 1 + period
+            x_adv = torch.where(per_example(reduce, x), x_best, x_adv)
+            grad = torch.where(per_example(reduce, x), grad_best, grad)
+        return x_best, robust, loss_best, x_best_adv
 
-        if self.keep == "misclassified":
-            x_best = torch.where(robust.view(shape), x_best, x_misclassified)
-        return x_best, robust
+    def _run(self, x, y, target, random: bool, generator):
+        """One run, or for L1 with `use_largereps` the reference's `decr_eps_pgd` schedule."""
+        if not self.use_largereps:
+            return self._single_run(x, y, target, self.eps, self.steps, None, random, generator)
+        epss = [3 * self.eps, 2 * self.eps, self.eps]
+        iters = [math.ceil(0.3 * self.steps), math.ceil(0.3 * self.steps)]
+        iters.append(self.steps - sum(iters))
+        x_init = x + torch.randn(x.shape, generator=generator).to(x.device)
+        x_init = x_init + l1_projection(x, x_init - x, epss[0])
+        for eps, steps in zip(epss, iters):
+            x_init = x_init + l1_projection(x, x_init - x, eps)
+            x_init, robust, loss, adv = self._single_run(x, y, target, eps, steps, x_init, random, generator)
+        return x_init, robust, loss, adv
+
+    def _targets(self, x: torch.Tensor) -> list[int | None]:
+        if self.loss == "ce":
+            return [None] * self.restarts
+        with torch.no_grad():
+            classes = self.get_logits(x[:1]).shape[1]
+        return [rank for rank in range(2, min(self.n_target_classes, classes - 1) + 2) for _ in range(self.restarts)]
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        x, y = images.detach(), labels
+        if self.eps == 0 or self.steps == 0 or len(x) == 0:
+            return x.clone()
+        generator = torch.Generator().manual_seed(self.seed)
+        if self.keep == "max_loss":
+            return self._max_loss(x, y, generator)
+        adversarial = x.clone()
+        with torch.no_grad():
+            robust = self.get_logits(x).argmax(1) == y
+        for run, target_rank in enumerate(self._targets(x)):
+            index = robust.nonzero().flatten()
+            if len(index) == 0:
+                break
+            target = self._target(x[index], target_rank)
+            _, still, _, adv = self._run(x[index], y[index], target, self.random_start or run > 0, generator)
+            broken = index[~still]
+            adversarial[broken] = adv[~still]
+            robust[broken] = False
+        return clip_to_ball(adversarial, x, self.norm, self.eps)
+
+    def _max_loss(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        best, best_loss = x.clone(), torch.full((len(x),), -float("inf"), device=x.device)
+        for run, target_rank in enumerate(self._targets(x)):
+            target = self._target(x, target_rank)
+            x_best, _, loss, _ = self._run(x, y, target, self.random_start or run > 0, generator)
+            better = loss > best_loss
+            best, best_loss = torch.where(per_example(better, x), x_best, best), torch.where(better, loss, best_loss)
+        return clip_to_ball(best, x, self.norm, self.eps)
+
+    def _target(self, x: torch.Tensor, rank: int | None) -> torch.Tensor | None:
+        """The `rank`-th most likely class at the clean image (2: the most likely wrong one, mostly)."""
+        if rank is None:
+            return None
+        with torch.no_grad():
+            return self.get_logits(x).sort(dim=1).indices[:, -rank]

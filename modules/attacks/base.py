@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import torch
 from torchattacks.attack import Attack
-from torch import nn
 
-from modules.attacks.mode import as_attack_input, attack_mode
+from modules.attacks.mode import as_attack_input, attack_mode, eval_mode
+
+# Per-example outcome codes of `RobustAttack.run`: robust, misclassified clean, then 2 + the index of
+# the attack (or ensemble component, see `breakers`) that broke the example.
+ROBUST, MISCLASSIFIED, BROKEN = 0, 1, 2
 
 
 class RobustAttack(Attack):
@@ -17,9 +20,6 @@ class RobustAttack(Attack):
     Inputs must be [0, 1] images (normalization lives inside the model).
     """
 
-    def __init__(self, name: str, model: nn.Module) -> None:
-        super().__init__(name, model)
-
     def __call__(self, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         if inputs.numel() and (inputs.min() < 0 or inputs.max() > 1):
             raise ValueError(
@@ -29,3 +29,16 @@ class RobustAttack(Attack):
         with attack_mode(self.model):
             adversarial = self.forward(as_attack_input(inputs), as_attack_input(labels))
         return adversarial.detach()
+
+    def breakers(self) -> list[str]:
+        """The names of outcome codes 2, 3, ...: this attack alone (an ensemble names its components)."""
+        return [self.attack.lower()]
+
+    def run(self, inputs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The adversarial images and each example's outcome code (ROBUST, MISCLASSIFIED, BROKEN)."""
+        adversarial = self(inputs, labels)
+        with torch.no_grad(), eval_mode(self.model):
+            clean = self.get_logits(inputs).argmax(1) == labels
+            robust = self.get_logits(adversarial).argmax(1) == labels
+        return adversarial, torch.where(clean, torch.where(robust, ROBUST, BROKEN), MISCLASSIFIED)
+

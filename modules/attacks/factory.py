@@ -1,4 +1,8 @@
-"""Attack settings as configuration, and the registry that turns them into attacks."""
+"""Attack settings as configuration, and the registry that turns them into attacks (training and evaluation).
+
+Each entry names the norms it supports and whether it can be a training attack; adding an attack
+is one `@attack(...)` function.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +15,15 @@ import torchattacks
 from torch import nn
 
 from modules.attacks.apgd import APGD
-from modules.attacks.mode import as_attack_input, attack_mode
+from modules.attacks.autoattack import AutoAttack
+from modules.attacks.base import RobustAttack
+from modules.attacks.fab import FAB
+from modules.attacks.norms import NORMS, Norm
+from modules.attacks.square import Square
 from modules.registry import ConfigError, Registry
 
 Attack = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Purpose = Literal["train", "eval"]
 
 
 @dataclass
@@ -22,50 +31,138 @@ class AttackConfig:
     """One attack's settings. Defaults: the paper's training attack (APGD-CE, Linf, 4/255, 10 steps)."""
 
     algorithm: str = "apgd"
-    norm: Literal["Linf", "L2"] = "Linf"
+    norm: Norm = "Linf"
     eps: float = 4 / 255
     steps: int = 10
     step_size: float | None = None  # PGD: the step (default 2.5 eps / steps); APGD: the initial step (default 2 eps)
-    random_start: bool = False
+    random_start: bool = False  # evaluation attacks always start from noise, as the reference
+    restarts: int = 1
+    queries: int = 5000  # Square (and Square inside AutoAttack)
+    seed: int = 0
 
     def __post_init__(self) -> None:
-        if isinstance(self.eps, bool) or not isinstance(self.eps, int | float) or self.eps < 0:
+        if isinstance(self.eps, bool) or not isinstance(self.eps, int | float) or not self.eps >= 0:
             raise ConfigError(f"attack eps must be a number >= 0, got {self.eps!r}")
-        if self.norm not in ("Linf", "L2"):
-            raise ConfigError(f"attack norm must be 'Linf' or 'L2', got {self.norm!r}")
-        if self.steps < 0:
-            raise ConfigError(f"attack steps must be >= 0, got {self.steps!r}")
-        ATTACKS.get(self.algorithm)  # an unknown algorithm fails here, before any training
+        if self.norm not in NORMS:
+            raise ConfigError(f"unknown attack norm {self.norm!r}; valid choices: {', '.join(NORMS)}")
+        for name in ("steps", "restarts", "queries"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "restarts" else 0):
+                raise ConfigError(f"attack {name} must be an integer >= {1 if name == 'restarts' else 0}, got {value!r}")
+        spec = ATTACKS.get(self.algorithm)  # an unknown algorithm fails here, before any training
+        if self.norm not in spec.norms:
+            raise ConfigError(f"attack {self.algorithm!r} does not support norm {self.norm!r}; "
+                              f"valid norms for {self.algorithm!r}: {', '.join(spec.norms)}")
 
 
-ATTACKS: Registry[Callable[[AttackConfig, nn.Module, str], Attack]] = Registry("attack algorithm")
+@dataclass(frozen=True)
+class AttackSpec:
+    build: Callable[[AttackConfig, nn.Module, Purpose], RobustAttack]
+    norms: tuple[str, ...]
+    trains: bool  # a training attack returns each example's highest-loss point, not only misclassified ones
 
 
-@ATTACKS.register("apgd")
-def _apgd(config: AttackConfig, model: nn.Module, purpose: str) -> Attack:
-    keep = "max_loss" if purpose == "train" else "misclassified"
-    return APGD(model, config.norm, config.eps, config.steps, config.random_start, keep=keep, step_size=config.step_size)
+ATTACKS: Registry[AttackSpec] = Registry("attack algorithm")
 
 
-@ATTACKS.register("pgd")
-def _pgd(config: AttackConfig, model: nn.Module, purpose: str) -> Attack:
+def attack(name: str, norms: tuple[str, ...] = NORMS, trains: bool = False):
+    """Register `build(config, model, purpose) -> attack` as attack `name`."""
+
+    def add(build: Callable[[AttackConfig, nn.Module, Purpose], RobustAttack]):
+        ATTACKS.register(name)(AttackSpec(build, norms, trains))
+        return build
+
+    return add
+
+
+def check_training_attack(config: AttackConfig) -> None:
+    if not ATTACKS.get(config.algorithm).trains:
+        raise ConfigError(f"attack {config.algorithm!r} is an evaluation attack; training attacks: "
+                          f"{', '.join(name for name in ATTACKS if ATTACKS.get(name).trains)}")
+
+
+def build_attack(config: AttackConfig, model: nn.Module, purpose: Purpose = "train") -> RobustAttack:
+    """Build the attack `config` describes. Training attacks maximize every example's loss;
+    evaluation attacks look for a misclassification (and start from noise, as the reference)."""
+    if purpose == "train":
+        check_training_attack(config)
+    return ATTACKS.get(config.algorithm).build(config, model, purpose)
+
+
+class NoAttack(RobustAttack):
+    """The clean images (a measurement or loss without perturbation)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__("NoAttack", model)
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return images.clone()
+
+
+class TorchAttack(RobustAttack):
+    """A torchattacks attack run in the app's attack mode (see `attack_mode`)."""
+
+    def __init__(self, inner: torchattacks.attack.Attack) -> None:
+        super().__init__(type(inner).__name__, inner.model)
+        self.inner = inner
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        self.inner.set_device(images.device)
+        return self.inner(images, labels)
+
+
+@attack("none", trains=True)
+def _none(config: AttackConfig, model: nn.Module, purpose: Purpose) -> RobustAttack:
+    return NoAttack(model)
+
+
+@attack("apgd", trains=True)
+def _apgd(config: AttackConfig, model: nn.Module, purpose: Purpose) -> RobustAttack:
+    evaluation = purpose == "eval"
+    return APGD(model, config.norm, config.eps, config.steps, random_start=config.random_start or evaluation,
+                restarts=config.restarts, keep="misclassified" if evaluation else "max_loss",
+                step_size=config.step_size, seed=config.seed)
+
+
+@attack("apgd-t", trains=True)
+def _apgd_t(config: AttackConfig, model: nn.Module, purpose: Purpose) -> RobustAttack:
+    """APGD on the targeted DLR loss, as in the standard AutoAttack (9 targets; L1: 5 and the large-eps schedule)."""
+    evaluation, l1 = purpose == "eval", config.norm == "L1"
+    return APGD(model, config.norm, config.eps, config.steps, random_start=config.random_start or evaluation,
+                restarts=config.restarts, keep="misclassified" if evaluation else "max_loss",
+                step_size=config.step_size, loss="dlr-targeted", n_target_classes=5 if l1 else 9,
+                use_largereps=l1, seed=config.seed)
+
+
+@attack("l1-apgd", norms=("L1",), trains=True)
+def _l1_apgd(config: AttackConfig, model: nn.Module, purpose: Purpose) -> RobustAttack:
+    """L1-APGD-CE with the large-eps schedule of the standard L1 AutoAttack (which runs it with 5 restarts)."""
+    evaluation = purpose == "eval"
+    return APGD(model, "L1", config.eps, config.steps, random_start=True, restarts=config.restarts,
+                keep="misclassified" if evaluation else "max_loss", step_size=config.step_size,
+                use_largereps=True, seed=config.seed)
+
+
+@attack("pgd", norms=("Linf", "L2"), trains=True)
+def _pgd(config: AttackConfig, model: nn.Module, purpose: Purpose) -> RobustAttack:
     step = config.step_size if config.step_size is not None else 2.5 * config.eps / max(config.steps, 1)
     cls = torchattacks.PGD if config.norm == "Linf" else torchattacks.PGDL2
-    return _guarded(cls(model, eps=config.eps, alpha=step, steps=config.steps, random_start=config.random_start))
+    return TorchAttack(cls(model, eps=config.eps, alpha=step, steps=config.steps, random_start=config.random_start))
 
 
-def _guarded(attack) -> Attack:
-    """A torchattacks attack called in the app's attack mode (see `attack_mode`)."""
-
-    def run(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        with attack_mode(attack.model):
-            attack.set_device(x.device)
-            return attack(as_attack_input(x), as_attack_input(y)).detach()
-
-    return run
+@attack("square")
+def _square(config: AttackConfig, model: nn.Module, purpose: Purpose) -> RobustAttack:
+    return Square(model, config.norm, config.eps, n_queries=config.queries, p_init=0.8,
+                  n_restarts=config.restarts, seed=config.seed)
 
 
-def build_attack(config: AttackConfig, model: nn.Module, purpose: Literal["train", "eval"] = "train") -> Attack:
-    """Build the attack `config` describes. Training attacks maximize every example's loss;
-    evaluation attacks look for a misclassification."""
-    return ATTACKS.get(config.algorithm)(config, model, purpose)
+@attack("fab")
+def _fab(config: AttackConfig, model: nn.Module, purpose: Purpose) -> RobustAttack:
+    return FAB(model, config.norm, config.eps, steps=config.steps, seed=config.seed)
+
+
+@attack("autoattack")
+def _autoattack(config: AttackConfig, model: nn.Module, purpose: Purpose) -> RobustAttack:
+    """The standard AutoAttack (APGD-CE, APGD-T, FAB-T, Square); `steps` 100 and `queries` 5,000 are the standard."""
+    return AutoAttack(model, config.norm, config.eps, steps=config.steps, square_queries=config.queries,
+                      seed=config.seed)

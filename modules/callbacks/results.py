@@ -157,20 +157,21 @@ class ResultsWriter(Callback):
     @staticmethod
     def measurement_details(trainer: Trainer) -> dict[str, Any]:
         """The test report of the RobustnessCallback: paper columns, per-corruption accuracies,
-        attack settings, number of test images, seconds per measurement, fp32 recheck counts
-        and the expected-robustness curve (when measured)."""
+        attack settings (with the precision each ran in), number of test images, seconds per
+        measurement, how many examples each attack broke, fp32 recheck counts and the
+        expected-robustness curve (when measured)."""
         from modules.callbacks.robustness import RobustnessCallback
 
         report = next((cb.report.get("test") for cb in trainer.callbacks if isinstance(cb, RobustnessCallback)), None)
         if not report:
             return {}
         details: dict[str, Any] = {
-            "figures": {PAPER_COLUMNS[k]: float(v) for k, v in report["accuracy"].items() if k in PAPER_COLUMNS},
+            "figures": {PAPER_COLUMNS.get(k, k): float(v) for k, v in report["accuracy"].items()},  # new ones by name
             "attacks": report["settings"],
             "num_test_images": report["num_images"],
             "seconds": report["seconds"],
         }
-        for key in ("per_corruption", "fp32_recheck", "expected_robustness"):
+        for key in ("per_corruption", "broken_by", "fp32_recheck", "expected_robustness"):
             if key in report:
                 details[key] = report[key]
         return details

@@ -1,16 +1,20 @@
-"""Robustness measurements at validation epoch end (cheap) and at test time (the paper's five)."""
+"""Robustness measurements at validation epoch end (cheap) and at test time (the paper's five).
+
+The callback only hooks Lightning: the measurements and their loop live in `modules.evaluation`."""
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+
 import torch
-import torch.distributed as dist
 from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.loggers import TensorBoardLogger
-from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
-from modules.corruptions import corruption_of
-from modules.evaluation import gather, per_example
-from modules.measurements import BUDGETS, MEASUREMENTS, Settings, area, build_measurements, check_eps
+from modules.evaluation import Settings, evaluate
+from modules.evaluation.figures import log_figures
+from modules.evaluation.measurements import CORRUPTION_ASSIGNMENTS, PRECISIONS, check_choice, check_eps, check_settings
 from modules.registry import ConfigError
 
 
@@ -21,6 +25,13 @@ def selection_score(accuracy: dict[str, float]) -> float:
     return float(sum(accuracy.values()))
 
 
+def autocast(device_type: str, precision: str) -> Callable[[], AbstractContextManager]:
+    """The context test attacks run in: fp32 (autocast off, whatever the training precision) or bf16."""
+    if precision == "32":
+        return lambda: torch.autocast(device_type=device_type, enabled=False)
+    return lambda: torch.autocast(device_type=device_type, dtype=torch.bfloat16)
+
+
 class RobustnessCallback(Callback):
     """Logs `val/<column>` on a fixed validation subset each epoch and `test/<column>` over the
     whole test set (columns: clean_acc, linf_acc, l2_acc, l1_acc, common_acc, expected_linf_acc).
@@ -28,19 +39,27 @@ class RobustnessCallback(Callback):
     The validation subset (the first `subset_size` images of a seeded permutation) is the same
     every epoch. Under DDP each rank measures indices[rank::world] and the per-example
     correctness is gathered by dataset index, so the figure equals the single-process one.
-    Attacks run outside Lightning's inference mode (see `attack_mode`). The test report (per
-    corruption accuracies, settings, seconds, fp32 recheck, expected-robustness curve) is kept
-    in `self.report["test"]` for `ResultsWriter`.
+    Attacks run outside Lightning's inference mode (see `attack_mode`). Test attacks and predictions
+    run in fp32 by default whatever the training precision (the reference AutoAttack's setting:
+    rounding the logits can only hide successful attacks); validation attacks keep the training
+    precision (they only steer checkpoint selection). The test report (per corruption accuracies,
+    settings with the precision of each measurement, seconds, who broke what, fp32 recheck,
+    expected-robustness curve) is kept in `self.report["test"]` for `ResultsWriter`.
 
     Args:
         subset_size: validation images measured each epoch (0 disables validation measurements).
         steps: attack steps at validation (APGD-CE by default).
         linf_eps, l2_eps, l1_eps: the radii (the study: 4/255, 2.0, 75 at 224x224).
         val_measurements, test_measurements: names among clean, linf, l2, l1, common, expected_linf.
-        val_attack, test_attack: "apgd" (APGD-CE only) or "autoattack" (standard version).
+        val_attack, test_attack: an attack of the registry: "apgd" (APGD-CE only, cheap), "autoattack"
+            (the standard version), "apgd-t", "square", "fab", ...
         test_steps, square_queries: AutoAttack budget at test (the standard version: 100, 5000).
+        attack_precision: what test attacks and predictions run in: "32" (default) or "bf16" (faster,
+            recorded with the figures; rounding can hide successful attacks, see recheck_fp32).
         severity: corruption severity (the study: 3).
-        recheck_fp32: attack again in fp32 the examples a mixed-precision attack failed to break.
+        corruption_assignment: "blocks" (the paper's: image i of n gets corruption floor(11 i / n)) or
+            "all" (every corruption on every image; no confounding with classes, 11x the cost).
+        recheck_fp32: with bf16 test attacks, attack again in fp32 the examples bf16 failed to break.
         expected_robustness: add expected_linf (accuracy over eps in [0, linf_eps], step grid_step).
         log_images: an image grid of clean / adversarial / corrupted examples in TensorBoard.
     """
@@ -50,10 +69,13 @@ class RobustnessCallback(Callback):
                  val_measurements: list[str] | None = None, test_measurements: list[str] | None = None,
                  val_attack: str = "apgd", test_attack: str = "autoattack", test_steps: int = 100,
                  square_queries: int = 5000, severity: int = 3, recheck_fp32: bool = False,
-                 expected_robustness: bool = False, grid_step: float = 1 / 255, log_images: bool = True) -> None:
+                 expected_robustness: bool = False, grid_step: float = 1 / 255, log_images: bool = True,
+                 attack_precision: str | int = "32", corruption_assignment: str = "blocks") -> None:
         self.eps = {"linf": check_eps("robustness linf_eps", linf_eps), "l2": check_eps("robustness l2_eps", l2_eps),
                     "l1": check_eps("robustness l1_eps", l1_eps)}
-        self.linf_eps, self.l2_eps, self.l1_eps = self.eps["linf"], self.eps["l2"], self.eps["l1"]
+        self.attack_precision = check_choice("robustness attack_precision", str(attack_precision), PRECISIONS)
+        self.corruption_assignment = check_choice("robustness corruption_assignment", corruption_assignment,
+                                                  CORRUPTION_ASSIGNMENTS)
         self.val_measurements = list(val_measurements if val_measurements is not None else ["clean", "linf", "l2"])
         self.test_measurements = list(test_measurements if test_measurements is not None
                                       else ["clean", "linf", "l2", "l1", "common"])
@@ -63,11 +85,6 @@ class RobustnessCallback(Callback):
             for names in (self.val_measurements, self.test_measurements):
                 if "expected_linf" not in names:
                     names.append("expected_linf")
-        for name in (*self.val_measurements, *self.test_measurements):
-            MEASUREMENTS.get(name)  # unknown name: ConfigError with the valid choices
-        for label, budget in (("val_attack", val_attack), ("test_attack", test_attack)):
-            if budget not in BUDGETS:
-                raise ConfigError(f"robustness {label} must be one of {', '.join(BUDGETS)}, got {budget!r}")
         for label, value in (("steps", steps), ("test_steps", test_steps), ("square_queries", square_queries),
                              ("subset_size", subset_size), ("batch_size", batch_size), ("every_n_epochs", every_n_epochs)):
             if isinstance(value, bool) or not isinstance(value, int) or value < (1 if label in ("batch_size", "every_n_epochs") else 0):
@@ -81,6 +98,8 @@ class RobustnessCallback(Callback):
         self.val_attack, self.test_attack, self.test_steps, self.square_queries = val_attack, test_attack, test_steps, square_queries
         self.severity, self.recheck_fp32, self.grid_step, self.log_images = severity, recheck_fp32, float(grid_step), log_images
         self.report: dict[str, dict] = {}
+        check_settings(self.val_measurements, self.settings("val", 0, Settings().precision, "32"))
+        check_settings(self.test_measurements, self.settings("test", 0, Settings().precision, self.attack_precision))
 
     def subset_indices(self, size: int) -> list[int]:
         generator = torch.Generator().manual_seed(self.seed)
@@ -94,18 +113,27 @@ class RobustnessCallback(Callback):
     def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.measure(trainer, pl_module, "test", list(range(len(trainer.datamodule.datasets["test"]))))
 
-    def settings(self, split: str, num_examples: int, precision) -> Settings:
+    def settings(self, split: str, num_examples: int, precision: Callable[[], AbstractContextManager],
+                 precision_name: str) -> Settings:
         test = split == "test"
-        return Settings(budget=self.test_attack if test else self.val_attack, eps=dict(self.eps),
+        return Settings(attack=self.test_attack if test else self.val_attack, eps=dict(self.eps),
                         steps=self.test_steps if test else self.steps, square_queries=self.square_queries,
                         severity=self.severity, seed=self.seed, num_examples=num_examples,
-                        recheck_fp32=self.recheck_fp32, grid_step=self.grid_step, precision=precision)
+                        recheck_fp32=self.recheck_fp32, grid_step=self.grid_step,
+                        corruption_assignment=self.corruption_assignment, precision=precision,
+                        precision_name=precision_name)
 
     def measure(self, trainer: Trainer, pl_module: LightningModule, split: str, indices: list[int]) -> dict:
         dataset = trainer.datamodule.datasets[split]
         names = self.test_measurements if split == "test" else self.val_measurements
-        precision = trainer.precision_plugin.forward_context
-        report = evaluate(pl_module.model, dataset, indices, names, self.settings(split, len(dataset), precision),
+        model = pl_module.model
+        if split == "test":
+            precision, name = autocast(pl_module.device.type, self.attack_precision), self.attack_precision
+            if name == "32" and any(p.dtype != torch.float32 for p in model.parameters()):
+                model = copy.deepcopy(model).float()  # a model trained in bf16-true: measured in fp32 all the same
+        else:  # the training precision, e.g. "bf16-mixed" -> "bf16"
+            precision, name = trainer.precision_plugin.forward_context, str(trainer.precision).split("-")[0]
+        report = evaluate(model, dataset, indices, names, self.settings(split, len(dataset), precision, name),
                           pl_module.device, self.batch_size, trainer.global_rank, trainer.world_size)
         # Every rank holds the same gathered figures: "max" over ranks is exact (a mean need not be).
         for column, value in report["accuracy"].items():
@@ -114,88 +142,8 @@ class RobustnessCallback(Callback):
         if split == "val":
             pl_module.log("val/selection_score", selection_score(report["accuracy"]), sync_dist=True, reduce_fx="max")
         self.report[split] = report
-        if trainer.is_global_zero:
-            self.log_figures(trainer, pl_module, split, report)
+        if not self.log_images:
+            report.pop("_examples", None)
+        if trainer.is_global_zero and isinstance(trainer.logger, TensorBoardLogger):
+            log_figures(trainer.logger, split, report, trainer.global_step)
         return report
-
-    def log_figures(self, trainer: Trainer, pl_module: LightningModule, split: str, report: dict) -> None:
-        logger = trainer.logger
-        if not isinstance(logger, TensorBoardLogger):
-            return
-        try:
-            import matplotlib
-
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-        except ImportError:  # pragma: no cover
-            return
-        step = trainer.global_step
-        curve = report.get("expected_robustness")
-        if curve:
-            fig, ax = plt.subplots(figsize=(4, 3))
-            ax.plot([e * 255 for e in curve["eps"]], curve["accuracy"], marker="o")
-            ax.set(xlabel="Linf eps (x 1/255)", ylabel="accuracy", title=f"expected robustness {curve['area']:.3f}")
-            logger.experiment.add_figure(f"{split}/expected_robustness", fig, step)
-            plt.close(fig)
-        examples = report.pop("_examples", None)
-        if examples:
-            rows = len(examples)
-            count = min(len(examples[0][1]), 8)
-            fig, axes = plt.subplots(rows, count, figsize=(1.4 * count, 1.6 * rows), squeeze=False)
-            for r, (name, images, predictions, labels) in enumerate(examples):
-                for c in range(count):
-                    ax = axes[r][c]
-                    ax.imshow(images[c].permute(1, 2, 0).float().clamp(0, 1).numpy())
-                    ok = predictions[c] == labels[c]
-                    ax.set_title(f"{name}: {predictions[c]}", fontsize=7, color="green" if ok else "red")
-                    ax.axis("off")
-            fig.tight_layout()
-            logger.experiment.add_figure(f"{split}/examples", fig, step)
-            plt.close(fig)
-
-
-def evaluate(model, dataset, indices: list[int], names: list[str], settings: Settings, device,
-             batch_size: int = 64, rank: int = 0, world_size: int = 1) -> dict:
-    """Run `names` over `indices` (this rank's shard: indices[rank::world_size]), gather the
-    per-example results of all ranks and summarize: accuracy per column, per corruption,
-    settings, seconds, fp32 recheck counts, the expected-robustness curve."""
-    measurements = build_measurements(names, model, settings)
-    shard = indices[rank::world_size]
-    results, seconds = per_example(model, dataset, shard, measurements, device, batch_size,
-                                   progress=rank_zero_info if rank == 0 else None)
-    results, seconds = gather(results, seconds)
-    report: dict = {"accuracy": {}, "seconds": {}, "settings": {}, "num_images": len(indices)}
-    for name, m in measurements.items():
-        rows = results[name]
-        if len(rows) != len(indices):
-            rank_zero_warn(f"{name}: {len(rows)} results for {len(indices)} images")
-        report["settings"][name] = m.settings
-        report["seconds"][name] = round(seconds[name], 3)
-        if m.grid is not None:
-            table = torch.tensor([rows[i] for i in sorted(rows)], dtype=torch.float64)
-            accuracy = table.mean(0).tolist() if len(table) else [0.0] * len(m.grid)
-            report["expected_robustness"] = {"eps": m.grid, "accuracy": accuracy, "area": area(m.grid, accuracy)}
-            report["accuracy"][m.column] = report["expected_robustness"]["area"]
-            continue
-        report["accuracy"][m.column] = sum(bool(v) for v in rows.values()) / max(len(rows), 1)
-        if name == "common":
-            per: dict[str, list[int]] = {}
-            for i, ok in rows.items():
-                per.setdefault(corruption_of(i, settings.num_examples), []).append(bool(ok))
-            report["per_corruption"] = {k: sum(v) / len(v) for k, v in per.items()}
-        if "fp32_rechecked" in m.extra:
-            counts = torch.tensor([m.extra["fp32_rechecked"], m.extra["fp32_broken"]], dtype=torch.float64)
-            if dist.is_available() and dist.is_initialized():
-                dist.all_reduce(counts)
-            report.setdefault("fp32_recheck", {})[name] = {"rechecked": int(counts[0]), "broken_in_fp32": int(counts[1])}
-    examples = []
-    for name, m in measurements.items():
-        if m.last_inputs is not None:
-            with torch.no_grad(), settings.precision():
-                x = m.last_inputs[:8]
-                predictions = model(x).argmax(1).tolist()
-            labels = [int(dataset[i][1]) for i in shard[-len(m.last_inputs):][:8]] if shard else []
-            examples.append((name, x.detach().cpu(), predictions, labels))
-    if examples:
-        report["_examples"] = examples
-    return report

@@ -12,8 +12,12 @@ import pytest
 import torch
 import yaml
 
+from lightning import Callback
+
 from app.__main__ import main
+from app.cli import run_cli
 from modules.callbacks.robustness import selection_score
+from modules.evaluation import MEASUREMENTS, Measurement
 
 QUICKSTART = "configs/quickstart.yaml"
 
@@ -72,6 +76,14 @@ def test_print_config_shows_an_override(capsys):
     (["--model.weights", "/nonexistent/weights.pt"], "weights file not found: /nonexistent/weights.pt"),
     (["--data", "flowerz"], "unknown dataset 'flowerz'; valid choices: "),
     (["--model.attack.eps", "-1"], "attack eps must be a number >= 0, got -1.0"),
+    (["--model.attack.algorithm", "fgsm2"], "unknown attack algorithm 'fgsm2'; valid choices: none, apgd, apgd-t"),
+    (["--model.attack.algorithm", "autoattack"], "attack 'autoattack' is an evaluation attack; training attacks: "
+                                                 "none, apgd, apgd-t, l1-apgd, pgd"),
+    (["--model.attack.algorithm", "pgd", "--model.attack.norm", "L1"], "attack 'pgd' does not support norm 'L1'"),
+    (["--robustness.test_attack", "l1-apgd"], "attack 'l1-apgd' does not support norm 'Linf'; valid norms for "
+                                              "'l1-apgd': L1"),
+    (["--robustness.test_measurements", "[clean, linf4]"], "unknown measurement 'linf4'; valid choices: clean"),
+    (["--robustness.attack_precision", "fp16"], "unknown robustness attack_precision 'fp16'; valid choices: 32, bf16"),
 ])
 def test_bad_input_stops_with_one_clear_message_before_training(tmp_path, capsys, overrides, message):
     assert main(short_run(tmp_path, *overrides)) == 2
@@ -114,12 +126,67 @@ def test_best_checkpoint_is_chosen_on_the_sum_of_validation_accuracies():
 
 
 def test_bf16_mixed_run_reports_what_the_fp32_recheck_broke(tmp_path):
-    assert main(short_run(tmp_path, "--trainer.precision", "bf16-mixed", "--robustness.recheck_fp32", "true",
-                          "--robustness.test_measurements", "[clean, linf, l2]")) == 0
+    seen = AttackDtypes()
+    assert run_cli(short_run(tmp_path, "--trainer.precision", "bf16-mixed", "--robustness.recheck_fp32", "true",
+                             "--robustness.attack_precision", "bf16",
+                             "--robustness.test_measurements", "[clean, linf, l2]"), callbacks=[seen]) == 0
     (results_file,) = (tmp_path / "runs").glob("quickstart/*/results.json")
     results = json.loads(results_file.read_text())
     assert results["status"] == "complete" and results["precision"] == "bf16-mixed"
     for norm in ("linf", "l2"):
         recheck = results["fp32_recheck"][norm]
         assert 0 <= recheck["broken_in_fp32"] <= recheck["rechecked"] <= results["num_test_images"]
+        assert results["attacks"][norm]["precision"] == "bf16"
     assert 0.0 <= results["Linf_acc"] <= results["clean_acc"] <= 1.0
+    assert torch.bfloat16 in seen.dtypes  # the explicit choice: bf16 attacks (then the fp32 recheck)
+
+
+class AttackDtypes(Callback):
+    """Records the dtype of the logits of every forward pass run with gradients during `test` (the attacks)."""
+
+    def __init__(self) -> None:
+        self.dtypes: set[torch.dtype] = set()
+
+    def on_test_start(self, trainer, pl_module) -> None:
+        def record(module, inputs, output) -> None:
+            if torch.is_grad_enabled():
+                self.dtypes.add(output.dtype)
+
+        self.handle = pl_module.model.register_forward_hook(record)
+
+    def on_test_end(self, trainer, pl_module) -> None:
+        self.handle.remove()
+
+
+def test_a_bf16_trained_checkpoint_is_attacked_in_fp32_by_default(tmp_path):
+    seen = AttackDtypes()
+    assert run_cli(short_run(tmp_path, "--trainer.precision", "bf16-mixed",
+                             "--robustness.test_measurements", "[clean, linf, l1]"), callbacks=[seen]) == 0
+    assert seen.dtypes == {torch.float32}
+    (results_file,) = (tmp_path / "runs").glob("quickstart/*/results.json")
+    results = json.loads(results_file.read_text())
+    assert results["precision"] == "bf16-mixed"
+    assert {results["attacks"][name]["precision"] for name in ("clean", "linf", "l1")} == {"32"}
+
+
+class Brighter(Measurement):
+    """A measurement a user adds: accuracy on brightened images."""
+
+    def run(self, x, y, idx):
+        self.last_inputs = (x + 0.2).clamp(0, 1)
+        return self.predict(self.last_inputs) == y
+
+
+def test_a_registered_measurement_runs_end_to_end(fitted_run):
+    MEASUREMENTS.register("brighter")(lambda model, settings: Brighter("brighter", model, settings, {"shift": 0.2}))
+    try:
+        assert run_cli(["test", "--config", str(fitted_run / "config.yaml"), "--ckpt_path",
+                        str(fitted_run / "checkpoints" / "last.ckpt"),
+                        "--robustness.test_measurements", "[clean, brighter]"]) == 0
+    finally:
+        MEASUREMENTS._entries.pop("brighter")
+    (tested,) = [path for path in fitted_run.parent.glob("*/results.json") if path.parent != fitted_run]
+    results = json.loads(tested.read_text())
+    assert 0.0 <= results["brighter_acc"] <= 1.0
+    assert results["attacks"]["brighter"] == {"shift": 0.2, "precision": "32"}
+    assert results["seconds"]["brighter"] >= 0

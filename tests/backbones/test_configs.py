@@ -40,7 +40,7 @@ def test_protocol_config_resolves_to_the_paper_settings(capsys, monkeypatch, nam
     assert (model["protocol"], model["lr_backbone"], model["lr_head"]) == (protocol, lr_backbone, lr_head)
     assert model["betas"] == [0.9, 0.95] and model["loss"] == "trades" and model["beta"] == 1.0
     assert model["attack"] == {"algorithm": "apgd", "norm": "Linf", "eps": pytest.approx(4 / 255), "steps": 10,
-                               "step_size": None, "random_start": False}
+                               "step_size": None, "random_start": False, "restarts": 1, "queries": 5000, "seed": 0}
     assert model["eps_schedule"]["name"] == "constant"
     trainer = config["trainer"]
     assert trainer["max_epochs"] == epochs

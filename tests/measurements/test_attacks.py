@@ -1,9 +1,8 @@
 import pytest
 import torch
 
-from modules.attacks import APGD
-from modules.attacks.autoattack import AutoAttack
-from modules.attacks.l1_apgd import L1APGD, l1_projection
+from modules.attacks import APGD, AutoAttack
+from modules.attacks.norms import l1_projection
 
 
 def norms(adv, x):
@@ -19,8 +18,9 @@ def accuracy(model, x, y):
 CASES = [
     ("apgd-Linf", lambda m, e: APGD(m, "Linf", e, 10, keep="misclassified"), "Linf", 8 / 255),
     ("apgd-L2", lambda m, e: APGD(m, "L2", e, 10, keep="misclassified"), "L2", 0.5),
-    ("l1-apgd", lambda m, e: L1APGD(m, e, 10, restarts=1), "L1", 5.0),
-    ("l1-apgd-t", lambda m, e: L1APGD(m, e, 10, restarts=1, loss="dlr-targeted", n_target_classes=2), "L1", 5.0),
+    ("l1-apgd", lambda m, e: APGD(m, "L1", e, 10, keep="misclassified", use_largereps=True), "L1", 5.0),
+    ("l1-apgd-t", lambda m, e: APGD(m, "L1", e, 10, keep="misclassified", loss="dlr-targeted", n_target_classes=2,
+                                    use_largereps=True), "L1", 5.0),
     ("aa-Linf", lambda m, e: AutoAttack(m, "Linf", e, steps=3, square_queries=10), "Linf", 4 / 255),
     ("aa-L2", lambda m, e: AutoAttack(m, "L2", e, steps=3, square_queries=10), "L2", 0.3),
     ("aa-L1", lambda m, e: AutoAttack(m, "L1", e, steps=3), "L1", 3.0),

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from modules.corruptions import CORRUPTIONS, corrupt, corrupt_batch, corruption_of
+from modules.evaluation import Settings, evaluate
 from modules.registry import ConfigError
 
 
@@ -68,3 +69,22 @@ def test_matches_reference_statistics():
             mine.append((corrupt(x, name, 3, seed=k) - x).abs().mean().item())
         m, t = np.mean(mine), np.mean(theirs)
         assert abs(m - t) <= 0.005 + 0.25 * t, f"{name}: mean |change| {m:.4f} vs reference {t:.4f}"
+
+
+@pytest.mark.parametrize("assignment", ["blocks", "all"])
+def test_corruption_assignment_is_applied_and_recorded(model, assignment):
+    from tests.measurements.conftest import make_data
+
+    x, y = make_data(22)
+    settings = Settings(num_examples=22, corruption_assignment=assignment)
+    report = evaluate(model, list(zip(x, y)), list(range(22)), ["common"], settings, torch.device("cpu"), 8)
+    per = report["per_corruption"]
+    assert report["settings"]["common"]["assignment"] == assignment and set(per) == set(CORRUPTIONS)
+    # brightness, the 7th corruption: blocks give it images 14 and 15 only (floor(11 i / 22) == 6); all, every image
+    images = [i for i in range(22) if corruption_of(i, 22) == "brightness"] if assignment == "blocks" else range(22)
+    corrupted = torch.stack([corrupt(x[i], "brightness", 3, i) for i in images])
+    with torch.no_grad():
+        expected = (model(corrupted).argmax(1) == y[list(images)]).float().mean().item()
+    assert per["brightness"] == pytest.approx(expected)
+    if assignment == "all":
+        assert report["accuracy"]["common_acc"] == pytest.approx(sum(per.values()) / 11)

@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from modules.callbacks.results import ResultsWriter
-from modules.callbacks.robustness import RobustnessCallback, evaluate
-from modules.measurements import Settings, area, eps_grid
+from modules.callbacks.robustness import RobustnessCallback
+from modules.evaluation import Settings, evaluate
+from modules.evaluation.measurements import area, eps_grid
 from modules.registry import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,7 +23,7 @@ def test_results_json_has_every_field(tmp_path, model):
     callback = RobustnessCallback(test_measurements=["clean", "linf", "l2", "l1", "common"], test_attack="apgd",
                                   test_steps=2, l2_eps=0.3, l1_eps=3.0, expected_robustness=True, grid_step=2 / 255)
     callback.report["test"] = evaluate(model, list(zip(x, y)), list(range(22)), callback.test_measurements,
-                                       callback.settings("test", 22, Settings().precision), torch.device("cpu"), 8)
+                                       callback.settings("test", 22, Settings().precision, "32"), torch.device("cpu"), 8)
     ckpt = tmp_path / "run" / "checkpoints" / "best.ckpt"
     ckpt.parent.mkdir(parents=True)
     trainer = SimpleNamespace(callbacks=[callback], callback_metrics={}, ckpt_path=str(ckpt), max_epochs=1, loggers=[],
@@ -40,6 +41,8 @@ def test_results_json_has_every_field(tmp_path, model):
     assert set(data["seconds"]) == {"clean", "linf", "l2", "l1", "common", "expected_linf"}
     assert len(data["per_corruption"]) == 11
     assert data["attacks"]["linf"]["eps"] == pytest.approx(4 / 255)
+    assert {data["attacks"][name]["precision"] for name in data["attacks"]} == {"32"}
+    assert sum(data["broken_by"]["linf"].values()) == round(22 * (1 - data["Linf_acc"]))  # every lost example, once
     assert 0 <= data["expected_robustness"]["area"] <= 1
 
 
@@ -54,7 +57,11 @@ def test_expected_robustness_area():
     ({"test_measurements": ["clean", "linf3"]}, "unknown measurement 'linf3'; valid choices"),
     ({"l1_eps": -1.0}, "l1_eps must be a number >= 0"),
     ({"linf_eps": "4/255"}, "linf_eps must be a number"),
-    ({"test_attack": "pgd"}, "test_attack must be one of apgd, autoattack"),
+    ({"test_attack": "pgdx"}, "unknown attack algorithm 'pgdx'; valid choices: none, apgd, apgd-t, l1-apgd, pgd"),
+    ({"test_attack": "l1-apgd"}, "attack 'l1-apgd' does not support norm 'Linf'; valid norms for 'l1-apgd': L1"),
+    ({"test_attack": "pgd"}, "attack 'pgd' does not support norm 'L1'; valid norms for 'pgd': Linf, L2"),
+    ({"attack_precision": "fp16"}, "unknown robustness attack_precision 'fp16'; valid choices: 32, bf16"),
+    ({"corruption_assignment": "each"}, "unknown robustness corruption_assignment 'each'; valid choices: blocks, all"),
     ({"severity": 0}, "severity"),
 ])
 def test_bad_configuration_is_a_clear_error(kwargs, match):

@@ -5,8 +5,7 @@ from __future__ import annotations
 import torch
 from torch.utils.data import TensorDataset
 
-from modules.evaluation import per_example
-from modules.measurements import Settings, build_measurements
+from modules.evaluation import Settings, build_measurements, per_example
 
 
 def test_per_example_keys_results_by_dataset_index_and_reports_progress(tiny_model):

@@ -1,4 +1,4 @@
-"""Per-example correctness over a dataset shard: the shared loop of every robustness measurement."""
+"""The evaluation loop: measurements run over a dataset shard, gathered over ranks by dataset index, summarised."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ from collections.abc import Callable
 
 import torch
 import torch.distributed as dist
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import nn
 
 from modules.attacks.mode import eval_mode
+from modules.evaluation.figures import collect_examples
+from modules.evaluation.measurements import Settings, build_measurements
 
 
 class IndexedSubset(torch.utils.data.Dataset):
@@ -77,3 +80,29 @@ def gather(results: dict[str, dict[int, object]], seconds: dict[str, float]) -> 
         for name, value in part_seconds.items():
             wall[name] = max(wall[name], value)
     return merged, wall
+
+
+def evaluate(model: nn.Module, dataset, indices: list[int], names: list[str], settings: Settings, device,
+             batch_size: int = 64, rank: int = 0, world_size: int = 1) -> dict:
+    """Run the measurements `names` over `indices` (this rank's shard: indices[rank::world_size]),
+    gather every rank's per-example results and let each measurement summarise them: accuracy per
+    column, settings, seconds, and the fields a measurement adds (per corruption, who broke what,
+    the expected-robustness curve, the fp32 recheck)."""
+    measurements = build_measurements(names, model, settings)
+    shard = indices[rank::world_size]
+    results, seconds = per_example(model, dataset, shard, measurements, device, batch_size,
+                                   progress=rank_zero_info if rank == 0 else None)
+    results, seconds = gather(results, seconds)
+    report: dict = {"accuracy": {}, "seconds": {}, "settings": {}, "num_images": len(indices)}
+    for name, measurement in measurements.items():
+        rows = results[name]
+        if len(rows) != len(indices):
+            rank_zero_warn(f"{name}: {len(rows)} results for {len(indices)} images")
+        report["settings"][name] = measurement.described
+        report["seconds"][name] = round(seconds[name], 3)
+        for key, value in measurement.summarise(rows).items():
+            report.setdefault(key, {}).update(value)
+    examples = collect_examples(measurements, dataset, shard, settings)
+    if examples:
+        report["_examples"] = examples
+    return report
