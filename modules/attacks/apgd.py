@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from modules.attacks.base import RobustAttack
-from modules.attacks.norms import NORMS, Norm, clip_to_ball, l1_projection, normalize, per_example, project
+from modules.attacks.norms import NORMS, Norm, clip_to_ball, l1_projection, normalize, broadcast, project
 
 Loss = Literal["ce", "dlr-targeted"]
 Keep = Literal["max_loss", "misclassified"]
@@ -117,23 +117,23 @@ class APGD(RobustAttack):
                 if self.norm == "L1":
                     magnitude = grad.abs().flatten(1).sort(-1).values
                     index = torch.clamp((1.0 - topk) * n_fts, min=0, max=n_fts - 1).long()
-                    sparse = grad * (grad.abs() >= per_example(magnitude[u, index], x)).float()
-                    direction = sparse.sign() / (per_example(sparse.sign().abs().flatten(1).sum(1), x) + 1e-10)
-                    x_next = project(x_adv + per_example(step_size, x) * direction, x, "L1", eps)
+                    sparse = grad * (grad.abs() >= broadcast(magnitude[u, index], x)).float()
+                    direction = sparse.sign() / (broadcast(sparse.sign().abs().flatten(1).sum(1), x) + 1e-10)
+                    x_next = project(x_adv + broadcast(step_size, x) * direction, x, "L1", eps)
                 else:
                     a = 0.75 if i > 0 else 1.0
                     direction = grad.sign() if self.norm == "Linf" else normalize(grad, "L2")
-                    z = project(x_adv + per_example(step_size, x) * direction, x, self.norm, eps)
+                    z = project(x_adv + broadcast(step_size, x) * direction, x, self.norm, eps)
                     x_next = project(x_adv + (z - x_adv) * a + (x_adv - x_previous) * (1 - a), x, self.norm, eps)
                 x_previous, x_adv = x_adv, x_next
 
             loss, grad, correct = self._loss_grad(x_adv, y, target)
             robust &= correct
-            x_best_adv = torch.where(per_example(~correct, x), x_adv, x_best_adv)
+            x_best_adv = torch.where(broadcast(~correct, x), x_adv, x_best_adv)
             loss_steps[i] = loss
             improved = loss > loss_best
-            x_best = torch.where(per_example(improved, x), x_adv, x_best)
-            grad_best = torch.where(per_example(improved, x), grad, grad_best)
+            x_best = torch.where(broadcast(improved, x), x_adv, x_best)
+            grad_best = torch.where(broadcast(improved, x), grad, grad_best)
             loss_best = torch.where(improved, loss, loss_best)
 
             counter += 1
@@ -156,8 +156,8 @@ class APGD(RobustAttack):
                 reduced_at_check, loss_best_at_check = reduce, loss_best.clone()
                 step_size = torch.where(reduce, step_size / 2, step_size)
                 period = max(period - period_decrease, period_min)
-            x_adv = torch.where(per_example(reduce, x), x_best, x_adv)
-            grad = torch.where(per_example(reduce, x), grad_best, grad)
+            x_adv = torch.where(broadcast(reduce, x), x_best, x_adv)
+            grad = torch.where(broadcast(reduce, x), grad_best, grad)
         return x_best, robust, loss_best, x_best_adv
 
     def _run(self, x, y, target, random: bool, generator):
@@ -208,7 +208,7 @@ class APGD(RobustAttack):
             target = self._target(x, target_rank)
             x_best, _, loss, _ = self._run(x, y, target, self.random_start or run > 0, generator)
             better = loss > best_loss
-            best, best_loss = torch.where(per_example(better, x), x_best, best), torch.where(better, loss, best_loss)
+            best, best_loss = torch.where(broadcast(better, x), x_best, best), torch.where(better, loss, best_loss)
         return clip_to_ball(best, x, self.norm, self.eps)
 
     def _target(self, x: torch.Tensor, rank: int | None) -> torch.Tensor | None:

@@ -12,6 +12,7 @@ import torchattacks
 from torch import nn
 
 from modules.attacks.base import RobustAttack
+from modules.attacks.mode import frozen_parameters
 from modules.attacks.norms import Norm, clip_to_ball, lp_norm
 
 
@@ -57,4 +58,5 @@ class FAB(RobustAttack):
                                 seed=self.seed, multi_targeted=True, n_classes=classes)
         fab.n_target_classes = max(min(self.n_target_classes, classes - 1), 1)
         fab.set_device(x.device)
-        return clip_to_ball(fab.perturb(x, labels), x, self.norm, self.eps)
+        with frozen_parameters(self.model):
+            return clip_to_ball(fab.perturb(x, labels), x, self.norm, self.eps)

@@ -36,6 +36,20 @@ def attack_mode(model: nn.Module) -> Iterator[None]:
         yield
 
 
+@contextmanager
+def frozen_parameters(model: nn.Module) -> Iterator[None]:
+    """Parameters that need no gradient for the body: for attacks that call `backward()` (torchattacks'
+    FAB), which would otherwise leave gradients in the parameters' `.grad`."""
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
 def as_attack_input(x: torch.Tensor) -> torch.Tensor:
     """A plain (non-inference) detached copy of `x` that autograd can differentiate through."""
     with torch.inference_mode(False):

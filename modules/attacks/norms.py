@@ -15,7 +15,7 @@ Norm = Literal["Linf", "L2", "L1"]
 NORMS: tuple[str, ...] = ("Linf", "L2", "L1")
 
 
-def per_example(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+def broadcast(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """A (B,) tensor viewed as (B, 1, 1, ...) to broadcast against `like`."""
     return t.view(-1, *([1] * (like.dim() - 1)))
 
@@ -32,7 +32,7 @@ def lp_norm(t: torch.Tensor, norm: Norm) -> torch.Tensor:
 
 def normalize(t: torch.Tensor, norm: Norm) -> torch.Tensor:
     """Each example divided by its norm (the reference's `normalize`)."""
-    return t / (per_example(lp_norm(t, norm), t) + 1e-12)
+    return t / (broadcast(lp_norm(t, norm), t) + 1e-12)
 
 
 def l1_projection(x: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:
@@ -77,7 +77,7 @@ def project(x_adv: torch.Tensor, x: torch.Tensor, norm: Norm, eps: float) -> tor
     if norm == "Linf":
         return torch.clamp(torch.minimum(torch.maximum(x_adv, x - eps), x + eps), 0.0, 1.0)
     if norm == "L2":
-        radius = torch.minimum(torch.full_like(x, eps), per_example(lp_norm(delta, "L2"), x))
+        radius = torch.minimum(torch.full_like(x, eps), broadcast(lp_norm(delta, "L2"), x))
         return torch.clamp(x + normalize(delta, "L2") * radius, 0.0, 1.0)
     return x + delta + l1_projection(x, delta, eps)
 
@@ -89,5 +89,5 @@ def clip_to_ball(x_adv: torch.Tensor, x: torch.Tensor, norm: Norm, eps: float) -
     if norm == "Linf":
         delta = delta.clamp(-eps, eps)
     else:
-        delta = delta * per_example(torch.clamp(eps / (lp_norm(delta, norm) + 1e-12), max=1.0), delta)
+        delta = delta * broadcast(torch.clamp(eps / (lp_norm(delta, norm) + 1e-12), max=1.0), delta)
     return (x + delta).clamp(0.0, 1.0)

@@ -42,7 +42,7 @@ import torch
 from torch import nn
 
 from modules.attacks.base import RobustAttack
-from modules.attacks.norms import NORMS, Norm, clip_to_ball, l1_projection, lp_norm, normalize, per_example
+from modules.attacks.norms import NORMS, Norm, broadcast, clip_to_ball, l1_projection, lp_norm, normalize
 
 WindowNorm = Literal["L2", "L1"]
 
@@ -99,10 +99,11 @@ class Square(RobustAttack):
 
     # --- the reference's random primitives, on a private generator -------------------------------
     def _rand(self, shape: list[int]) -> torch.Tensor:
-        return torch.rand(shape, generator=self._generator).to(self._device)
+        """Drawn on the CPU, as the reference draws; scalars stay there (no device synchronisation)."""
+        return torch.rand(shape, generator=self._generator)
 
     def _random_choice(self, shape: list[int]) -> torch.Tensor:
-        return torch.sign(2 * self._rand(shape) - 1)
+        return torch.sign(2 * self._rand(shape) - 1).to(self._device)
 
     def _random_int(self, low: int, high: int) -> int:
         return int((low + (high - low) * self._rand([1])).long())
@@ -179,7 +180,7 @@ class Square(RobustAttack):
         mask_2 = torch.zeros_like(x_curr)
         mask_2[:, :, vh2:vh2 + s, vw2:vw2 + s] = 1.0
 
-        norms_image = per_example(lp_norm(delta_curr, norm), x_curr)
+        norms_image = broadcast(lp_norm(delta_curr, norm), x_curr)
         norms_windows = window_mass(delta_curr, torch.maximum(mask, mask_2), norm)
 
         # filled in place in a contiguous tensor as the reference: a transposed eta would give the sums below
