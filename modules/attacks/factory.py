@@ -18,6 +18,7 @@ from modules.attacks.apgd import APGD
 from modules.attacks.autoattack import AutoAttack
 from modules.attacks.base import RobustAttack
 from modules.attacks.fab import FAB
+from modules.attacks.fgsm import FGSM
 from modules.attacks.norms import NORMS, Norm
 from modules.attacks.square import Square
 from modules.registry import ConfigError, Registry
@@ -34,7 +35,9 @@ class AttackConfig:
     norm: Norm = "Linf"
     eps: float = 4 / 255
     steps: int = 10
-    step_size: float | None = None  # PGD: the step (default 2.5 eps / steps); APGD: the initial step (default 2 eps)
+    # PGD: the step (default 2.5 eps / steps); APGD: the initial step (default 2 eps); FGSM-RS / N-FGSM: the
+    # step (default 1.25 eps / eps)
+    step_size: float | None = None
     random_start: bool = False  # evaluation attacks always start from noise, as the reference
     restarts: int = 1
     queries: int = 5000  # Square (and Square inside AutoAttack)
@@ -60,16 +63,17 @@ class AttackSpec:
     build: Callable[[AttackConfig, nn.Module, Purpose], RobustAttack]
     norms: tuple[str, ...]
     trains: bool  # a training attack returns each example's highest-loss point, not only misclassified ones
+    reach: float = 1.0  # the largest perturbation it returns, in units of eps (N-FGSM: 3)
 
 
 ATTACKS: Registry[AttackSpec] = Registry("attack algorithm")
 
 
-def attack(name: str, norms: tuple[str, ...] = NORMS, trains: bool = False):
+def attack(name: str, norms: tuple[str, ...] = NORMS, trains: bool = False, reach: float = 1.0):
     """Register `build(config, model, purpose) -> attack` as attack `name`."""
 
     def add(build: Callable[[AttackConfig, nn.Module, Purpose], RobustAttack]):
-        ATTACKS.register(name)(AttackSpec(build, norms, trains))
+        ATTACKS.register(name)(AttackSpec(build, norms, trains, reach))
         return build
 
     return add
@@ -148,6 +152,20 @@ def _pgd(config: AttackConfig, model: nn.Module, purpose: Purpose) -> RobustAtta
     step = config.step_size if config.step_size is not None else 2.5 * config.eps / max(config.steps, 1)
     cls = torchattacks.PGD if config.norm == "Linf" else torchattacks.PGDL2
     return TorchAttack(cls(model, eps=config.eps, alpha=step, steps=config.steps, random_start=config.random_start))
+
+
+@attack("fgsm-rs", norms=("Linf",), trains=True)
+def _fgsm_rs(config: AttackConfig, model: nn.Module, purpose: Purpose) -> RobustAttack:
+    """FGSM from a random start (Wong et al. 2020): noise eps, step 1.25 eps (or `step_size`), projected."""
+    step = 1.25 if config.step_size is None else config.step_size / max(config.eps, 1e-12)
+    return FGSM(model, config.eps, step=step, noise=1.0, project=True)
+
+
+@attack("n-fgsm", norms=("Linf",), trains=True, reach=3.0)
+def _n_fgsm(config: AttackConfig, model: nn.Module, purpose: Purpose) -> RobustAttack:
+    """N-FGSM (de Jorge et al. 2022): noise 2 eps, step eps (or `step_size`), not projected (reaches 3 eps)."""
+    step = 1.0 if config.step_size is None else config.step_size / max(config.eps, 1e-12)
+    return FGSM(model, config.eps, step=step, noise=2.0, project=False)
 
 
 @attack("square")

@@ -78,7 +78,7 @@ def test_print_config_shows_an_override(capsys):
     (["--model.attack.eps", "-1"], "attack eps must be a number >= 0, got -1.0"),
     (["--model.attack.algorithm", "fgsm2"], "unknown attack algorithm 'fgsm2'; valid choices: none, apgd, apgd-t"),
     (["--model.attack.algorithm", "autoattack"], "attack 'autoattack' is an evaluation attack; training attacks: "
-                                                 "none, apgd, apgd-t, l1-apgd, pgd"),
+                                                 "none, apgd, apgd-t, l1-apgd, pgd, fgsm-rs, n-fgsm"),
     (["--model.attack.algorithm", "pgd", "--model.attack.norm", "L1"], "attack 'pgd' does not support norm 'L1'"),
     (["--robustness.test_attack", "l1-apgd"], "attack 'l1-apgd' does not support norm 'Linf'; valid norms for "
                                               "'l1-apgd': L1"),

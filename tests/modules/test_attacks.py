@@ -118,7 +118,7 @@ def test_attack_rejects_images_outside_unit_range(tiny_model, batch):
     ({"eps": "big"}, "eps must be a number >= 0"),
     ({"norm": "L3"}, "unknown attack norm 'L3'; valid choices: Linf, L2, L1"),
     ({"algorithm": "fgsm2"}, "unknown attack algorithm 'fgsm2'; valid choices: none, apgd, apgd-t, l1-apgd, pgd, "
-                             "square, fab, autoattack"),
+                             "fgsm-rs, n-fgsm, square, fab, autoattack"),
     ({"algorithm": "l1-apgd"}, "attack 'l1-apgd' does not support norm 'Linf'; valid norms for 'l1-apgd': L1"),
     ({"algorithm": "pgd", "norm": "L1"}, "attack 'pgd' does not support norm 'L1'; valid norms for 'pgd': Linf, L2"),
 ])
@@ -133,3 +133,23 @@ def test_attack_mode_restores_flags_after_an_error(tiny_model):
         assert not tiny_model.training
         raise RuntimeError("boom")
     assert all(module.training for module in tiny_model.modules())
+
+
+@pytest.mark.parametrize("name, reach", [("fgsm-rs", 1.0), ("n-fgsm", 3.0)])
+def test_single_step_attacks_raise_the_loss_within_their_reach(tiny_model, batch, name, reach):
+    x, y = batch
+    tiny_model.eval()
+    eps = 8 / 255
+    torch.manual_seed(0)
+    x_adv = build_attack(AttackConfig(name, "Linf", eps, steps=1), tiny_model, "train")(x, y)
+    norms = perturbation_norms(x_adv, x, "Linf")
+    assert (norms <= reach * eps + 1e-6).all() and x_adv.min() >= 0 and x_adv.max() <= 1
+    assert norms.max() > (reach - 0.5) * eps  # N-FGSM is not projected back to eps: it goes beyond
+    with torch.no_grad():
+        clean = F.cross_entropy(tiny_model(x), y)
+        attacked = F.cross_entropy(tiny_model(x_adv), y)
+    assert attacked > clean
+    torch.manual_seed(0)
+    again = build_attack(AttackConfig(name, "Linf", eps, steps=1), tiny_model, "train")(x, y)
+    assert torch.equal(again, x_adv)  # the noise comes from the (checkpointed) global generator
+    assert not torch.equal(build_attack(AttackConfig(name, "Linf", eps), tiny_model, "train")(x, y), x_adv)
