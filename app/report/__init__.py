@@ -22,6 +22,7 @@ from .agreement import agreement
 from .borda import incomplete_configurations, rankings
 from .errors import ReportInputError
 from .load import SOURCE, Skip, load_results
+from .cost import cost_table
 from .markdown import write_markdown
 from .names import PAPER_COLUMNS
 from .paper import PAPER_RESULTS, is_paper_results
@@ -53,6 +54,7 @@ class Report:
     protocol_placements: pd.DataFrame  # user configurations covering a protocol's datasets, in its ranking
     skipped: list[Skip] = field(default_factory=list)
     figures: dict[str, Path] = field(default_factory=dict)
+    cost: pd.DataFrame = field(default_factory=pd.DataFrame)  # runs that recorded their cost (app/report/cost.py)
 
 
 def analyse(results: pd.DataFrame, user_runs: pd.DataFrame | None = None,
@@ -79,6 +81,8 @@ def _write_tables(report: Report, out_dir: Path) -> None:
         "trades_vs_at_duels": report.duels, "proxies": report.proxies,
         "skipped": pd.DataFrame([vars(s) for s in report.skipped], columns=["path", "reason"]),
     }
+    if len(report.cost):
+        tables["cost"] = report.cost
     if len(report.user_runs):
         tables |= {"user_runs": report.user_runs[[*PAPER_COLUMNS, SOURCE]], "placements": report.placements,
                    "protocol_placements": report.protocol_placements}
@@ -104,6 +108,7 @@ def build_report(paths: list[str | Path], out_dir: str | Path,
     if published.empty:
         raise ReportInputError("no results to analyse: every run given was skipped (see the messages above)")
     report = analyse(published, user_runs, loaded.skipped)
+    report.cost = cost_table(loaded.runs)
     for _, row in report.incomplete.iterrows():
         log(f"excluded from the {row['protocol']} ranking: {row['backbone']} / {row['loss']} "
             f"lacks {row['missing_datasets']}")

@@ -18,7 +18,7 @@ from modules.backbone_zoo import backbone_info, to_paper_name
 
 from .errors import ReportInputError
 from .names import (
-    LOSSES, MEASUREMENTS, METADATA_COLUMNS, PAPER_COLUMNS, PROTOCOLS, REQUIRED_CSV_COLUMNS,
+    COST_COLUMNS, LOSSES, MEASUREMENTS, METADATA_COLUMNS, PAPER_COLUMNS, PROTOCOLS, REQUIRED_CSV_COLUMNS,
     ROW_KEY, UNKNOWN, accepted, paper_loss, paper_protocol,
 )
 
@@ -62,11 +62,20 @@ def _empty() -> pd.DataFrame:
 
 
 def _finish(rows: pd.DataFrame) -> pd.DataFrame:
-    """Add sum and geom, order the columns as the paper does."""
+    """Add sum and geom, order the columns as the paper does (a run's cost columns after them)."""
     rows = rows.copy()
     rows["sum"] = rows[list(MEASUREMENTS)].sum(axis=1)
     rows["geom"] = rows[list(MEASUREMENTS)].prod(axis=1)
-    return rows[[*PAPER_COLUMNS, SOURCE]].reset_index(drop=True)
+    return rows[[*PAPER_COLUMNS, SOURCE, *(c for c in COST_COLUMNS if c in rows)]].reset_index(drop=True)
+
+
+def run_cost(run: dict) -> dict[str, object]:
+    """The device and device-hours (fit + measurements) of a run that recorded its cost, else nothing."""
+    cost = run.get("cost")
+    if not isinstance(cost, dict) or not isinstance(cost.get("fit"), dict) or not isinstance(cost.get("test"), dict):
+        return {}
+    seconds = cost["fit"].get("fit_device_seconds", 0) + sum(cost["test"].get("measurement_device_seconds", {}).values())
+    return {"device": cost["fit"].get("device"), "device_hours": seconds / 3600}
 
 
 def _check_fraction(path: Path, column: str, values: pd.Series) -> None:
@@ -154,7 +163,7 @@ def read_run(path: Path) -> dict[str, object] | Skip:
     backbone = to_paper_name(run["backbone"])
     return row | metadata(backbone) | {
         "backbone": backbone, "dataset": run["dataset"], "loss_function": loss,
-        "ft_strategy": protocol, SOURCE: str(path)}
+        "ft_strategy": protocol, SOURCE: str(path)} | run_cost(run)
 
 
 def _expand(paths: list[Path]) -> tuple[list[Path], list[Path]]:

@@ -90,6 +90,13 @@ def _sections(report: Report, out_dir: Path) -> list[str]:
             "figure ([protocol_placements.csv](protocol_placements.csv)).\n",
             table(report.protocol_placements),
         ]
+    if len(report.cost):
+        parts += [
+            "## What the runs cost\n",
+            "Device-hours of each run (devices x wall time of the fit, plus each measurement's) and its accuracies "
+            "per device-hour ([cost.csv](cost.csv)).\n",
+            table(report.cost),
+        ]
     if report.skipped:
         parts += ["## Skipped inputs\n", table(pd.DataFrame([vars(s) for s in report.skipped]))]
     parts += ["## Files\n", "Every figure has its data beside it as CSV in [figures/](figures/).\n"]

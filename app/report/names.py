@@ -4,6 +4,7 @@ app's protocol and loss names to the names used in `paper_results.csv`."""
 from __future__ import annotations
 
 MEASUREMENTS: tuple[str, ...] = ("clean_acc", "Linf_acc", "L2_acc", "L1_acc", "common_acc")
+COST_COLUMNS: tuple[str, ...] = ("device", "device_hours")  # from a run's results.json `cost`, when recorded
 
 # The columns of paper_results.csv, in its order (after its unnamed index column).
 METADATA_COLUMNS: tuple[str, ...] = (

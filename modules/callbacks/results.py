@@ -17,6 +17,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from rich.console import Console
 from rich.table import Table
 
+from modules.callbacks.cost import fit_cost, test_cost
 from modules.callbacks.interruption import Interruption
 from modules.protocols import study_protocol
 
@@ -64,13 +65,16 @@ class ResultsWriter(Callback):
     """Keeps `<run dir>/results.json` current: `status` is running, trained, complete, interrupted
     (a signal or Ctrl-C; `reason` says which), stopped (a clean exit asked for from inside, as a
     search's scheduler ends a trial) or failed (`error` says why). A resumed run appends
-    to `resumes` and keeps counting `fit_seconds` from where its checkpoint left them."""
+    to `resumes` and keeps counting `fit_seconds` from where its checkpoint left them. `cost` records
+    the device, training images per second, device-seconds of the fit and of each measurement, and
+    the peak memory."""
 
     def __init__(self, filename: str = "results.json") -> None:
         self.filename = filename
         self.directory: Path | None = None
         self._fit_started = 0.0
         self._seconds_before = 0.0  # fit time of the sessions before a resume (from the checkpoint)
+        self._images = 0  # training images this rank has seen, over every session
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         self.directory = run_dir(trainer)
@@ -107,10 +111,15 @@ class ResultsWriter(Callback):
         return round(self._seconds_before + time.time() - self._fit_started, 1)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"fit_seconds": self.fit_seconds()}
+        return {"fit_seconds": self.fit_seconds(), "train_images": self._images}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._seconds_before = float(state_dict.get("fit_seconds", 0.0))
+        self._images = int(state_dict.get("train_images", 0))
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        self._images += len(batch[0])
 
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._fit_started = time.time()
@@ -129,7 +138,8 @@ class ResultsWriter(Callback):
         checkpoint = trainer.checkpoint_callback
         val = {key.removeprefix("val/"): float(value) for key, value in trainer.callback_metrics.items()
                if key.startswith("val/")}
-        self.update(trainer, pl_module, status="trained", val=val, fit_seconds=self.fit_seconds(),
+        cost = self.read().get("cost", {}) | {"fit": fit_cost(trainer, self.fit_seconds(), self._images)}
+        self.update(trainer, pl_module, status="trained", val=val, fit_seconds=self.fit_seconds(), cost=cost,
                     best_checkpoint=getattr(checkpoint, "best_model_path", None) or None,
                     last_checkpoint=getattr(checkpoint, "last_model_path", None) or None)
 
@@ -138,7 +148,9 @@ class ResultsWriter(Callback):
                    if key.startswith("test/") and key.removeprefix("test/") in PAPER_COLUMNS}
         details = self.measurement_details(trainer)
         figures |= details.pop("figures", {})
-        self.update(trainer, pl_module, status="complete", tested_checkpoint=trainer.ckpt_path, **figures, **details)
+        cost = self.read().get("cost", {}) | {"test": test_cost(trainer, details.get("seconds", {}))}
+        self.update(trainer, pl_module, status="complete", tested_checkpoint=trainer.ckpt_path, cost=cost, **figures,
+                    **details)
         self.log_hparams(trainer, pl_module, figures)
         self.print_summary(trainer, figures, details.get("seconds", {}))
 

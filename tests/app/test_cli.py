@@ -47,6 +47,12 @@ def test_fit_then_test_writes_a_complete_run_directory(fitted_run):
     for column in ("clean_acc", "Linf_acc", "L2_acc"):
         assert 0.0 <= results[column] <= 1.0, column
     assert results["dataset"] == "digits" and results["backbone"] == "test_resnet"
+    fit, test = results["cost"]["fit"], results["cost"]["test"]
+    assert fit["device"].startswith("cpu (") and fit["devices"] == 1 and fit["precision"] == "32-true"
+    assert fit["train_images"] == 2 * 64  # two batches of 64
+    assert fit["train_images_per_s"] == pytest.approx(128 / results["fit_seconds"], rel=0.05)
+    assert fit["fit_device_seconds"] == results["fit_seconds"] and fit["peak_memory_mb"] > 0
+    assert test["measurement_device_seconds"] == pytest.approx(results["seconds"], abs=0.06)
 
 
 def test_command_line_overrides_change_the_run(fitted_run):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from app_runs import COLUMNS, results, run_app, short_fit, the_run
 
 
@@ -17,6 +19,10 @@ def test_two_process_fit_and_test_write_one_complete_run_equal_to_a_single_proce
     measured = {column: record[column] for column in COLUMNS}
     assert all(0.0 <= value <= 1.0 for value in measured.values())
     assert record["tested_checkpoint"] == str(run / "checkpoints" / "best.ckpt")
+    fit = record["cost"]["fit"]  # what the run cost, counted over both processes
+    assert fit["devices"] == 2 and fit["fit_device_seconds"] == pytest.approx(2 * record["fit_seconds"], abs=0.2)
+    assert abs(fit["train_images"] - 2 * 1221) <= 2  # two epochs of the 1,221 training digits
+    assert record["cost"]["test"]["measurement_device_seconds"].keys() == record["seconds"].keys()
 
     single = run_app(["test", "--config", str(run / "config.yaml"), "--ckpt_path", record["tested_checkpoint"],
                       "--trainer.devices", "1", "--trainer.strategy", "auto"])

@@ -155,3 +155,17 @@ def test_a_sweep_folder_is_read_as_its_cells_final_runs(tmp_path):
     (sweep / "sweep.csv").write_text("protocol,dataset,backbone,loss\n")
     loaded = load_results([sweep])
     assert len(loaded.runs) == 1 and loaded.runs["clean_acc"].tolist() == [0.9]
+
+
+def test_runs_that_recorded_their_cost_get_a_cost_table(tmp_path):
+    cost = {"fit": {"device": "NVIDIA H100", "devices": 2, "fit_device_seconds": 5400.0},
+            "test": {"measurement_device_seconds": {"clean": 0.0, "linf": 1800.0}}}
+    write_run(tmp_path / "runs" / "a", cost=cost)  # 2 device-hours
+    write_run(tmp_path / "runs" / "b", loss="classic_at")  # from before costs were recorded: no row
+    out = tmp_path / "report"
+    assert main(["--results", str(tmp_path / "runs"), "--out", str(out)]) == 0
+    table = pd.read_csv(out / "cost.csv")
+    assert len(table) == 1 and table["device"][0] == "NVIDIA H100"
+    assert table["device_hours"][0] == pytest.approx(2.0)
+    assert table["Linf_acc_per_device_hour"][0] == pytest.approx(0.2 / 2.0)
+    assert "## What the runs cost" in (out / "report.md").read_text()
