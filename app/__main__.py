@@ -16,6 +16,7 @@ TOOLS = {
     "export": "export a fine-tuned checkpoint as a timm state dict plus normalization constants",
     "weights": "pretrained weights in the local cache: status, and fetch before going offline",
     "sweep": "the study (or a slice) as one resumable command on Ray Tune: search, then final training",
+    "bench": "what a training step, the data loader and each measurement cost here, as ratios",
 }
 
 

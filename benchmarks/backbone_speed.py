@@ -1,4 +1,5 @@
-"""Parameter count and one forward+backward time at 224x224, batch 2, for a few backbones per size class.
+"""Parameter count and one forward+backward time at 224x224, batch 2, for a few backbones per size class
+(`python -m app bench --backbone NAME` gives the whole training step of one backbone).
 
     python benchmarks/backbone_speed.py [--all] [--repeats 3] [--device cpu|cuda] [--threads N] [NAME ...]
 
@@ -9,15 +10,14 @@ normalization; the time is the median of `--repeats` forward+backward passes aft
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
+from app.bench.timing import median_seconds  # noqa: E402
 from modules.backbone_zoo import BACKBONES  # noqa: E402
 from modules.backbones import create_classifier  # noqa: E402
 
@@ -34,18 +34,12 @@ def measure(name: str, device: torch.device, repeats: int) -> tuple[int, float]:
     x = torch.rand(2, 3, 224, 224, device=device)
     y = torch.tensor([0, 1], device=device)
     params = sum(p.numel() for p in model.parameters())
-    times = []
-    for i in range(repeats + 1):
+
+    def step() -> None:
         model.zero_grad(set_to_none=True)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
         torch.nn.functional.cross_entropy(model(x), y).backward()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        if i:  # the first pass is a warm-up
-            times.append(time.perf_counter() - start)
-    return params, statistics.median(times)
+
+    return params, median_seconds(step, device, repeats)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,33 +15,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+from app.bench.loader import images_per_second, write_jpegs  # noqa: E402
 from datamodules import DATAMODULES  # noqa: E402
-
-
-def write_jpegs(root: Path, count: int, classes: int = 8) -> None:
-    rng = np.random.default_rng(0)
-    base = rng.integers(0, 256, (375 // 8 + 1, 500 // 8 + 1, 3), dtype=np.uint8)
-    for i in range(count):
-        # smooth image plus noise: compresses like a photo (~50-80 kB at quality 90)
-        image = np.kron(np.roll(base, i, axis=1), np.ones((8, 8, 1), dtype=np.uint8))[:375, :500]
-        image = np.clip(image + rng.normal(0, 12, image.shape), 0, 255).astype(np.uint8)
-        path = root / f"class{i % classes}" / f"{i:05d}.jpg"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(image).save(path, quality=90)
-
-
-def images_per_second(dm, epochs: int) -> float:
-    loader = dm.train_dataloader()
-    count, start = 0, time.perf_counter()
-    for _ in range(epochs):
-        for images, _ in loader:
-            count += len(images)
-    return count / (time.perf_counter() - start)
 
 
 def main() -> None:
