@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, replace
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +36,11 @@ class RobustFineTuneModule(LightningModule):
         cosine: cosine annealing of both learning rates over `trainer.max_epochs`.
         val_robust_loss: log `val/robust_loss`, the training loss with its attack on the validation
             images (the hyper-parameter search's metric; one attack per validation batch).
+        compile: `torch.compile` the classifier (used by training and by every attack; compiled
+            lazily at its first call, and again when the mode or shapes change; the weights' names
+            do not change, so checkpoints load either way). `python -m app bench --compare` measures it.
+        channels_last: the classifier's weights and the batches in channels-last memory format
+            (faster convolutions on recent GPUs; measured by `bench --compare` too).
     """
 
     def __init__(
@@ -59,6 +64,8 @@ class RobustFineTuneModule(LightningModule):
         betas: tuple[float, float] = (0.9, 0.95),
         cosine: bool = True,
         val_robust_loss: bool = True,
+        compile: bool = False,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         attack = AttackConfig(**attack) if isinstance(attack, dict) else attack or AttackConfig()
@@ -73,6 +80,10 @@ class RobustFineTuneModule(LightningModule):
         self.attack_config = attack
         self.eps_schedule = eps_schedule
         self.model = create_classifier(backbone, num_classes, pretrained, weights)
+        if channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        if compile:
+            self.model.compile()
         self.head_names = head_parameters(self.model.net)
         self.apply_protocol(epoch=0)
         self.train_acc = MulticlassAccuracy(num_classes, average="micro")
@@ -81,6 +92,11 @@ class RobustFineTuneModule(LightningModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        if self.hparams.channels_last and batch[0].dim() == 4:
+            return (batch[0].contiguous(memory_format=torch.channels_last), *batch[1:])
+        return batch
 
     def apply_protocol(self, epoch: int) -> None:
         apply_protocol(self.model.net, self.protocol(self.model.net, epoch))

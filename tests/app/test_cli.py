@@ -164,6 +164,14 @@ class AttackDtypes(Callback):
         self.handle.remove()
 
 
+def test_a_channels_last_run_completes_with_the_same_kind_of_figures(tmp_path):
+    assert main(short_run(tmp_path, "--model.channels_last", "true", "--robustness.test_measurements",
+                          "[clean, linf]")) == 0
+    (results_file,) = (tmp_path / "runs").glob("quickstart/*/results.json")
+    results = json.loads(results_file.read_text())
+    assert results["status"] == "complete" and 0.0 <= results["Linf_acc"] <= results["clean_acc"] <= 1.0
+
+
 def test_a_bf16_trained_checkpoint_is_attacked_in_fp32_by_default(tmp_path):
     seen = AttackDtypes()
     assert run_cli(short_run(tmp_path, "--trainer.precision", "bf16-mixed",
