@@ -70,4 +70,5 @@ def against_reference(model, x, y, norm: str, eps: float, steps: int, queries: i
         _, y_adv = attack.run_standard_evaluation(x, y, batch_size=len(x))
     theirs = time.perf_counter() - started
     return {"ours_seconds": ours, "reference_seconds": theirs, "time_ratio": ours / theirs,
-            "ours_accuracy": float((outcome == 0).float().mean()), "reference_accuracy": float((y_adv == y).float().mean())}
+            "ours_accuracy": float((outcome == 0).float().mean()),
+            "reference_accuracy": float((y_adv == y).float().mean())}

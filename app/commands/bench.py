@@ -115,7 +115,8 @@ def print_table(r: dict) -> None:
           f"the TRADES step consumes {r['train_images_per_s']:.0f} images/s (loader / step "
           f"{loader['images_per_s'] / r['train_images_per_s']:.2f})")
     for name, seconds in r.get("variants", {}).items():
-        ratio = ", ".join(f"{part} {seconds[part] / steps['seconds'][part]:.2f}" for part in ("clean", "attack", "trades"))
+        ratio = ", ".join(f"{part} {seconds[part] / steps['seconds'][part]:.2f}"
+                          for part in ("clean", "attack", "trades"))
         print(f"{name}: time / plain: {ratio}")
     if "max_batch" in r:
         print(f"largest TRADES batch that fits: {r['max_batch']}")

@@ -10,4 +10,5 @@ from modules.attacks.norms import NORMS, clip_to_ball, project
 from modules.attacks.square import Square
 
 __all__ = ["APGD", "ATTACKS", "AttackConfig", "AutoAttack", "FAB", "NORMS", "RobustAttack", "Square",
-           "as_attack_input", "attack_mode", "build_attack", "check_training_attack", "clip_to_ball", "eval_mode", "project"]
+           "as_attack_input", "attack_mode", "build_attack", "check_training_attack", "clip_to_ball", "eval_mode",
+           "project"]

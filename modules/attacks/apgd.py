@@ -79,21 +79,29 @@ class APGD(RobustAttack):
         (grad,) = torch.autograd.grad(loss.sum(), [x_adv])
         return loss.detach(), torch.nan_to_num(grad.detach().float()), logits.detach().argmax(1) == y
 
-    def _noise(self, x: torch.Tensor, eps: float, generator: torch.Generator) -> torch.Tensor:
-        """The reference's random start (drawn on the CPU, as the reference draws it)."""
+    def _start(self, x, eps: float, x_init, random: bool, generator) -> torch.Tensor:
+        """The reference's random start, drawn on the CPU as the reference draws it (always, to keep its
+        order of draws) and moved to the device only when used."""
+        shape = x.shape
         if self.norm == "Linf":
-            t = (2 * torch.rand(x.shape, generator=generator) - 1).to(x.device)
-            return x + eps * normalize(t, "Linf")
-        t = torch.randn(x.shape, generator=generator).to(x.device)
-        if self.norm == "L2":
-            return x + eps * normalize(t, "L2")
-        return x + t + l1_projection(x, t, eps)
+            t = 2 * torch.rand(shape, generator=generator) - 1
+        else:
+            t = torch.randn(shape, generator=generator)
+        if x_init is not None:
+            start = x_init.clone()
+        elif not random:
+            start = x.clone()
+        elif self.norm == "L1":
+            t = t.to(x.device)
+            start = x + t + l1_projection(x, t, eps)
+        else:
+            start = x + eps * normalize(t.to(x.device), self.norm)
+        return start.clamp(0.0, 1.0)
 
-    def _single_run(self, x, y, target, eps: float, steps: int, x_init, random: bool, generator):
-        """Returns (highest-loss point, still robust, its loss, a misclassified point where found)."""
+    def _single_run(self, x, y, target, eps: float, steps: int, x_adv: torch.Tensor, resumed: bool):
+        """From the start `x_adv` (`resumed`: an earlier stage's point): (highest-loss point, still robust,
+        its loss, a misclassified point where found). No host synchronisation: masks, not indexing."""
         n, n_fts = len(x), x[0].numel()
-        noise = self._noise(x, eps, generator)  # drawn even when unused, to keep the reference's order
-        x_adv = (x_init.clone() if x_init is not None else noise if random else x.clone()).clamp(0.0, 1.0)
         loss, grad, robust = self._loss_grad(x_adv, y, target)
         x_best, x_best_adv, grad_best, loss_best = x_adv.clone(), x_adv.clone(), grad.clone(), loss.clone()
         alpha = 1.0 if self.norm == "L1" else 2.0
@@ -101,9 +109,9 @@ class APGD(RobustAttack):
         step_size = torch.full((n,), initial, device=x.device)
         if self.norm == "L1":
             period = max(int(0.04 * steps), 1)
-            sparsity = ((x_adv - x) != 0).flatten(1).sum(1).float() if x_init is not None else \
+            sparsity = ((x_adv - x) != 0).flatten(1).sum(1).float() if resumed else \
                 torch.full((n,), float(n_fts), device=x.device)
-            topk = sparsity / n_fts / 1.5 if x_init is not None else torch.full((n,), 0.2, device=x.device)
+            topk = sparsity / n_fts / 1.5 if resumed else torch.full((n,), 0.2, device=x.device)
         else:
             period = max(int(0.22 * self.steps), 1)
             period_min, period_decrease = max(int(0.06 * self.steps), 1), max(int(0.03 * self.steps), 1)
@@ -163,7 +171,8 @@ class APGD(RobustAttack):
     def _run(self, x, y, target, random: bool, generator):
         """One run, or for L1 with `use_largereps` the reference's `decr_eps_pgd` schedule."""
         if not self.use_largereps:
-            return self._single_run(x, y, target, self.eps, self.steps, None, random, generator)
+            start = self._start(x, self.eps, None, random, generator)
+            return self._single_run(x, y, target, self.eps, self.steps, start, resumed=False)
         epss = [3 * self.eps, 2 * self.eps, self.eps]
         iters = [math.ceil(0.3 * self.steps), math.ceil(0.3 * self.steps)]
         iters.append(self.steps - sum(iters))
@@ -171,7 +180,8 @@ class APGD(RobustAttack):
         x_init = x_init + l1_projection(x, x_init - x, epss[0])
         for eps, steps in zip(epss, iters):
             x_init = x_init + l1_projection(x, x_init - x, eps)
-            x_init, robust, loss, adv = self._single_run(x, y, target, eps, steps, x_init, random, generator)
+            start = self._start(x, eps, x_init, random, generator)
+            x_init, robust, loss, adv = self._single_run(x, y, target, eps, steps, start, resumed=True)
         return x_init, robust, loss, adv
 
     def _targets(self, x: torch.Tensor) -> list[int | None]:

@@ -49,9 +49,9 @@ class AttackConfig:
         if self.norm not in NORMS:
             raise ConfigError(f"unknown attack norm {self.norm!r}; valid choices: {', '.join(NORMS)}")
         for name in ("steps", "restarts", "queries"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "restarts" else 0):
-                raise ConfigError(f"attack {name} must be an integer >= {1 if name == 'restarts' else 0}, got {value!r}")
+            value, least = getattr(self, name), 1 if name == "restarts" else 0
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ConfigError(f"attack {name} must be an integer >= {least}, got {value!r}")
         spec = ATTACKS.get(self.algorithm)  # an unknown algorithm fails here, before any training
         if self.norm not in spec.norms:
             raise ConfigError(f"attack {self.algorithm!r} does not support norm {self.norm!r}; "

@@ -44,27 +44,29 @@ def l1_projection(x: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:
     sigma = y.sign()
     u = torch.minimum(torch.zeros_like(y), torch.minimum(1 - x - y, x + y))
     lower = -y.abs()
-    d = u.clone()
     bs, order = torch.sort(-torch.cat((u, lower), 1), dim=1)
     bs2 = torch.cat((bs[:, 1:], torch.zeros(bs.shape[0], 1, device=bs.device)), 1)
     inu = 2 * (order < u.shape[1]).float() - 1
     size1 = inu.cumsum(dim=1)
     s1 = -u.sum(dim=1)
     c = eps - y.abs().sum(dim=1)
-    rows = (s1 + c < 0).nonzero().squeeze(1)
+    active = s1 + c < 0  # the rows outside the ball: every row runs the bisection, masks keep it sync-free
     s = s1.unsqueeze(-1) + torch.cumsum((bs2 - bs) * size1, dim=1)
-    if rows.numel():
-        lb = torch.zeros(len(rows), device=x.device)
-        ub = torch.full_like(lb, bs.shape[1] - 1)
-        for _ in range(math.ceil(math.log2(bs.shape[1]))):
-            mid = torch.floor((lb + ub) / 2)
-            below = s[rows, mid.long()] + c[rows] < 0
-            lb = torch.where(below, mid, lb)
-            ub = torch.where(below, ub, mid)
-        lb2 = lb.long()
-        alpha = (-s[rows, lb2] - c[rows]) / size1[rows, lb2 + 1] + bs2[rows, lb2]
-        d[rows] = -torch.minimum(torch.maximum(-u[rows], alpha.unsqueeze(-1)), -lower[rows])
+    lb = torch.zeros(len(x), device=x.device)
+    ub = torch.full_like(lb, bs.shape[1] - 1)
+    for _ in range(math.ceil(math.log2(bs.shape[1]))):
+        mid = torch.floor((lb + ub) / 2)
+        below = _at(s, mid) + c < 0
+        lb = torch.where(below, mid, lb)
+        ub = torch.where(below, ub, mid)
+    alpha = (-_at(s, lb) - c) / _at(size1, lb + 1) + _at(bs2, lb)  # lb < ub <= n - 1: lb + 1 is in range
+    d = torch.where(active.unsqueeze(-1), -torch.minimum(torch.maximum(-u, alpha.unsqueeze(-1)), -lower), u)
     return (sigma * d).view(shape)
+
+
+def _at(t: torch.Tensor, column: torch.Tensor) -> torch.Tensor:
+    """t[i, column[i]] for every row i."""
+    return t.gather(1, column.long().unsqueeze(1)).squeeze(1)
 
 
 def project(x_adv: torch.Tensor, x: torch.Tensor, norm: Norm, eps: float) -> torch.Tensor:
