@@ -189,6 +189,8 @@ class APGD(RobustAttack):
             return [None] * self.restarts
         with torch.no_grad():
             classes = self.get_logits(x[:1]).shape[1]
+        if classes < 4:
+            raise ValueError(f"APGD-T's targeted DLR loss reads the 4 largest logits; the model has {classes} classes")
         return [rank for rank in range(2, min(self.n_target_classes, classes - 1) + 2) for _ in range(self.restarts)]
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

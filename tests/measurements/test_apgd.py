@@ -72,3 +72,9 @@ def test_evaluation_attacks_start_from_noise_as_the_reference(model, data):
 
     assert not torch.equal(run("eval", 0), run("eval", 1))
     assert torch.equal(run("train", 0), run("train", 1))
+
+
+def test_apgd_t_names_why_it_needs_four_classes():
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3))
+    with pytest.raises(ValueError, match="targeted DLR loss reads the 4 largest logits; the model has 3 classes"):
+        APGD(model, "Linf", 0.1, 3, loss="dlr-targeted", keep="misclassified")(torch.rand(2, 3, 2, 2), torch.tensor([0, 1]))
