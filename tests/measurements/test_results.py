@@ -27,7 +27,8 @@ def test_results_json_has_every_field(tmp_path, model):
     ckpt = tmp_path / "run" / "checkpoints" / "best.ckpt"
     ckpt.parent.mkdir(parents=True)
     trainer = SimpleNamespace(callbacks=[callback], callback_metrics={}, ckpt_path=str(ckpt), max_epochs=1, loggers=[],
-                              precision="32-true", datamodule=SimpleNamespace(dataset_name="synthetic"))
+                              precision="32-true", datamodule=SimpleNamespace(dataset_name="synthetic"),
+                              strategy=SimpleNamespace(root_device=torch.device("cpu")), world_size=1)
     module = SimpleNamespace(hparams=SimpleNamespace(backbone="tiny", loss="trades", protocol="full", beta=1.0,
                                                      attack={}))
     writer = ResultsWriter()
@@ -38,6 +39,7 @@ def test_results_json_has_every_field(tmp_path, model):
                 "num_test_images", "seconds", "expected_robustness", "status"):
         assert key in data, key
     assert data["num_test_images"] == 22 and data["status"] == "complete"
+    assert data["cost"]["test"]["measurement_device_seconds"].keys() == data["seconds"].keys()
     assert set(data["seconds"]) == {"clean", "linf", "l2", "l1", "common", "expected_linf"}
     assert len(data["per_corruption"]) == 11
     assert data["attacks"]["linf"]["eps"] == pytest.approx(4 / 255)
