@@ -19,7 +19,7 @@ from modules.attacks.autoattack import AutoAttack
 from modules.attacks.base import RobustAttack
 from modules.attacks.fab import FAB
 from modules.attacks.fgsm import FGSM
-from modules.attacks.norms import NORMS, Norm
+from modules.attacks.norms import NORMS, Norm, check_eps
 from modules.attacks.square import Square
 from modules.registry import ConfigError, Registry
 
@@ -44,8 +44,7 @@ class AttackConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if isinstance(self.eps, bool) or not isinstance(self.eps, int | float) or not self.eps >= 0:
-            raise ConfigError(f"attack eps must be a number >= 0, got {self.eps!r}")
+        check_eps("attack eps", self.eps)
         if self.norm not in NORMS:
             raise ConfigError(f"unknown attack norm {self.norm!r}; valid choices: {', '.join(NORMS)}")
         for name in ("steps", "restarts", "queries"):
@@ -120,31 +119,30 @@ def _none(config: AttackConfig, model: nn.Module, purpose: Purpose) -> RobustAtt
     return NoAttack(model)
 
 
-@attack("apgd", trains=True)
-def _apgd(config: AttackConfig, model: nn.Module, purpose: Purpose) -> RobustAttack:
+def _apgd(config: AttackConfig, model: nn.Module, purpose: Purpose, **options: object) -> APGD:
+    """APGD with `config`'s settings for `purpose`: evaluation attacks start from noise (as the reference)
+    and keep misclassified points; training attacks keep each example's highest loss."""
     evaluation = purpose == "eval"
-    return APGD(model, config.norm, config.eps, config.steps, random_start=config.random_start or evaluation,
-                restarts=config.restarts, keep="misclassified" if evaluation else "max_loss",
-                step_size=config.step_size, seed=config.seed)
+    options = {"random_start": config.random_start or evaluation} | options
+    return APGD(model, config.norm, config.eps, config.steps, restarts=config.restarts,
+                keep="misclassified" if evaluation else "max_loss", step_size=config.step_size, seed=config.seed,
+                **options)
+
+
+attack("apgd", trains=True)(_apgd)
 
 
 @attack("apgd-t", trains=True)
 def _apgd_t(config: AttackConfig, model: nn.Module, purpose: Purpose) -> RobustAttack:
     """APGD on the targeted DLR loss, as in the standard AutoAttack (9 targets; L1: 5 and the large-eps schedule)."""
-    evaluation, l1 = purpose == "eval", config.norm == "L1"
-    return APGD(model, config.norm, config.eps, config.steps, random_start=config.random_start or evaluation,
-                restarts=config.restarts, keep="misclassified" if evaluation else "max_loss",
-                step_size=config.step_size, loss="dlr-targeted", n_target_classes=5 if l1 else 9,
-                use_largereps=l1, seed=config.seed)
+    l1 = config.norm == "L1"
+    return _apgd(config, model, purpose, loss="dlr-targeted", n_target_classes=5 if l1 else 9, use_largereps=l1)
 
 
 @attack("l1-apgd", norms=("L1",), trains=True)
 def _l1_apgd(config: AttackConfig, model: nn.Module, purpose: Purpose) -> RobustAttack:
     """L1-APGD-CE with the large-eps schedule of the standard L1 AutoAttack (which runs it with 5 restarts)."""
-    evaluation = purpose == "eval"
-    return APGD(model, "L1", config.eps, config.steps, random_start=True, restarts=config.restarts,
-                keep="misclassified" if evaluation else "max_loss", step_size=config.step_size,
-                use_largereps=True, seed=config.seed)
+    return _apgd(config, model, purpose, random_start=True, use_largereps=True)
 
 
 @attack("pgd", norms=("Linf", "L2"), trains=True)
@@ -154,18 +152,21 @@ def _pgd(config: AttackConfig, model: nn.Module, purpose: Purpose) -> RobustAtta
     return TorchAttack(cls(model, eps=config.eps, alpha=step, steps=config.steps, random_start=config.random_start))
 
 
+def _step_in_eps(config: AttackConfig, default: float) -> float:
+    """A single-step attack's step as a multiple of eps: `step_size` when given, else the authors' `default`."""
+    return default if config.step_size is None else config.step_size / max(config.eps, 1e-12)
+
+
 @attack("fgsm-rs", norms=("Linf",), trains=True)
 def _fgsm_rs(config: AttackConfig, model: nn.Module, purpose: Purpose) -> RobustAttack:
     """FGSM from a random start (Wong et al. 2020): noise eps, step 1.25 eps (or `step_size`), projected."""
-    step = 1.25 if config.step_size is None else config.step_size / max(config.eps, 1e-12)
-    return FGSM(model, config.eps, step=step, noise=1.0, project=True)
+    return FGSM(model, config.eps, step=_step_in_eps(config, 1.25), noise=1.0, project=True)
 
 
 @attack("n-fgsm", norms=("Linf",), trains=True, reach=3.0)
 def _n_fgsm(config: AttackConfig, model: nn.Module, purpose: Purpose) -> RobustAttack:
     """N-FGSM (de Jorge et al. 2022): noise 2 eps, step eps (or `step_size`), not projected (reaches 3 eps)."""
-    step = 1.0 if config.step_size is None else config.step_size / max(config.eps, 1e-12)
-    return FGSM(model, config.eps, step=step, noise=2.0, project=False)
+    return FGSM(model, config.eps, step=_step_in_eps(config, 1.0), noise=2.0, project=False)
 
 
 @attack("square")

@@ -11,8 +11,17 @@ from typing import Literal
 
 import torch
 
+from modules.registry import ConfigError
+
 Norm = Literal["Linf", "L2", "L1"]
 NORMS: tuple[str, ...] = ("Linf", "L2", "L1")
+
+
+def check_eps(name: str, value: object) -> float:
+    """A radius from the user: a number >= 0 (not a bool, not NaN), or one ConfigError naming it."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or value != value:
+        raise ConfigError(f"{name} must be a number >= 0, got {value!r} ({type(value).__name__})")
+    return float(value)
 
 
 def broadcast(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

@@ -12,9 +12,12 @@ import torch
 from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.loggers import TensorBoardLogger
 
+from modules.attacks.norms import check_eps
 from modules.evaluation import Settings, evaluate
 from modules.evaluation.figures import log_figures
-from modules.evaluation.measurements import CORRUPTION_ASSIGNMENTS, PRECISIONS, check_choice, check_eps, check_settings
+from modules.evaluation.measurements import (
+    CORRUPTION_ASSIGNMENTS, PRECISIONS, autocast, check_choice, check_settings,
+)
 from modules.registry import ConfigError
 
 
@@ -23,13 +26,6 @@ def selection_score(accuracy: dict[str, float]) -> float:
     paper's `sum` aggregate over the measurements taken). Robust accuracy alone would hand a
     non-robust baseline's "best" checkpoint to whichever early epoch had a stray robust hit."""
     return float(sum(accuracy.values()))
-
-
-def autocast(device_type: str, precision: str) -> Callable[[], AbstractContextManager]:
-    """The context test attacks run in: fp32 (autocast off, whatever the training precision) or bf16."""
-    if precision == "32":
-        return lambda: torch.autocast(device_type=device_type, enabled=False)
-    return lambda: torch.autocast(device_type=device_type, dtype=torch.bfloat16)
 
 
 class RobustnessCallback(Callback):

@@ -32,15 +32,17 @@ from modules.registry import ConfigError, Registry
 
 NORM_OF = {"linf": "Linf", "l2": "L2", "l1": "L1"}
 PAPER_EPS = {"linf": 4 / 255, "l2": 2.0, "l1": 75.0}
-PRECISIONS = ("32", "bf16")
+DTYPES = {"32": torch.float32, "bf16": torch.bfloat16}  # what attacks and predictions may run in
+PRECISIONS = tuple(DTYPES)
 CORRUPTION_ASSIGNMENTS = ("blocks", "all")
 Rows = dict[int, object]  # dataset index -> one example's result (a bool, or a list)
 
 
-def check_eps(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or value != value:
-        raise ConfigError(f"{name} must be a number >= 0, got {value!r} ({type(value).__name__})")
-    return float(value)
+def autocast(device_type: str, precision: str) -> Callable[[], AbstractContextManager]:
+    """The context attacks and predictions run in: fp32 (autocast off, whatever the training precision) or bf16."""
+    if precision == "32":
+        return lambda: torch.autocast(device_type=device_type, enabled=False)
+    return lambda: torch.autocast(device_type=device_type, dtype=DTYPES[precision])
 
 
 def check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
