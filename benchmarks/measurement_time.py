@@ -22,8 +22,8 @@ from torch import nn  # noqa: E402
 
 from datamodules.registry import DATAMODULES  # noqa: E402
 from modules import RobustFineTuneModule  # noqa: E402
-from modules.callbacks.robustness import autocast  # noqa: E402
 from modules.evaluation import Settings, evaluate  # noqa: E402
+from modules.evaluation.measurements import autocast  # noqa: E402
 
 
 def load_run(config_path: str, ckpt: str) -> tuple[nn.Module, object, dict[str, float]]:

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import re
 import time
+from dataclasses import dataclass
 
 import torch
 
 from app.bench.steps import Setup, batch, build_model
 from modules.attacks import AutoAttack
-from modules.callbacks.robustness import autocast
+from modules.attacks.autoattack import COMPONENTS
+from modules.attacks.base import BROKEN, ROBUST
 from modules.evaluation import Settings, evaluate
-from modules.evaluation.measurements import PAPER_EPS
+from modules.evaluation.measurements import PAPER_EPS, autocast
 
 MEASURED = ["clean", "linf", "l2", "l1", "common"]
 
@@ -48,27 +51,78 @@ def measurement_cost(setup: Setup, images: int, steps: int, queries: int, refere
     return result
 
 
-def against_reference(model, x, y, norm: str, eps: float, steps: int, queries: int) -> dict[str, float]:
-    """Our standard AutoAttack and the reference's, same model, images and budget, side by side."""
+@dataclass
+class AutoAttackRun:
+    robust: torch.Tensor  # per example
+    broken_by: dict[str, int]  # examples each component broke
+    seconds: float
+
+
+def ours_autoattack(model, x, y, norm: str, eps: float, steps: int = 100, queries: int = 5000,
+                    bf16: bool = False) -> AutoAttackRun:
+    """This project's standard AutoAttack (under bf16 autocast with `bf16`)."""
+    started = time.perf_counter()
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+        _, outcome = AutoAttack(model, norm, eps, steps=steps, square_queries=queries).run(x, y)
+    seconds = time.perf_counter() - started
+    return AutoAttackRun(outcome == ROBUST, {name: int((outcome == BROKEN + k).sum()) for k, name in
+                                             enumerate(COMPONENTS)}, seconds)
+
+
+class _AccuracyLog(logging.Handler):
+    """Collects the reference's "robust accuracy after <ATTACK>: xx.xx%" lines."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.after: dict[str, float] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        found = re.match(r"robust accuracy after ([A-Z-]+): ([\d.]+)%", record.getMessage())
+        if found:
+            self.after[found[1].lower()] = float(found[2]) / 100
+
+
+def reference_autoattack(model, x, y, norm: str, eps: float, steps: int = 100, queries: int = 5000) -> AutoAttackRun:
+    """`pyautoattack`'s standard AutoAttack with the same budget; what each component broke is read off its log."""
     from pyautoattack import AutoAttack as Reference
     from pyautoattack.autopgd_base import APGDAttack, APGDAttack_targeted
 
-    started = time.perf_counter()
-    _, outcome = AutoAttack(model, norm, eps, steps=steps, square_queries=queries).run(x, y)
-    ours = time.perf_counter() - started
     attack = Reference(model, norm=norm, eps=eps, version="standard", seed=0, device=x.device)
-    # APGD sets its step-size checkpoints from n_iter when built: rebuild with the same budget as ours
-    attack.apgd = APGDAttack(model, n_iter=steps, norm=norm, n_restarts=1, eps=eps, seed=0, device=x.device,
-                             logger=attack.logger)
-    attack.apgd_targeted = APGDAttack_targeted(model, n_iter=steps, norm=norm, n_restarts=1, eps=eps, seed=0,
-                                               device=x.device, n_target_classes=9, logger=attack.logger)
-    attack.fab.n_iter = steps
+    if steps != attack.apgd.n_iter:  # APGD sets its step-size checkpoints from n_iter when built: rebuild
+        apgd, targeted = attack.apgd, attack.apgd_targeted
+        attack.apgd = APGDAttack(model, n_iter=steps, norm=norm, n_restarts=apgd.n_restarts, eps=eps, seed=0,
+                                 device=x.device, use_largereps=apgd.use_largereps, logger=attack.logger)
+        attack.apgd_targeted = APGDAttack_targeted(model, n_iter=steps, norm=norm, n_restarts=targeted.n_restarts,
+                                                   eps=eps, seed=0, device=x.device,
+                                                   n_target_classes=targeted.n_target_classes,
+                                                   use_largereps=targeted.use_largereps, logger=attack.logger)
+        attack.fab.n_iter = steps
     attack.square.n_queries = queries
-    logging.getLogger("auto-attack").setLevel(logging.WARNING)
+    log, logger = _AccuracyLog(), logging.getLogger("auto-attack")
+    level = logger.level
+    logger.addHandler(log)
+    logger.setLevel(logging.DEBUG)
     started = time.perf_counter()
-    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
-        _, y_adv = attack.run_standard_evaluation(x, y, batch_size=len(x))
-    theirs = time.perf_counter() - started
-    return {"ours_seconds": ours, "reference_seconds": theirs, "time_ratio": ours / theirs,
-            "ours_accuracy": float((outcome == 0).float().mean()),
-            "reference_accuracy": float((y_adv == y).float().mean())}
+    try:
+        with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):  # it reseeds them
+            _, y_adv = attack.run_standard_evaluation(x, y, batch_size=len(x))
+    finally:
+        logger.removeHandler(log)
+        logger.setLevel(level)
+    seconds = time.perf_counter() - started
+    with torch.no_grad():
+        before = int((model(x).argmax(1) == y).sum())
+    broken_by = {}
+    for name in COMPONENTS:
+        after = round(log.after.get(name, before / len(y)) * len(y))
+        broken_by[name], before = before - after, after
+    return AutoAttackRun(y_adv == y, broken_by, seconds)
+
+
+def against_reference(model, x, y, norm: str, eps: float, steps: int, queries: int) -> dict[str, float]:
+    """Our standard AutoAttack and the reference's, same model, images and budget, side by side."""
+    ours = ours_autoattack(model, x, y, norm, eps, steps, queries)
+    theirs = reference_autoattack(model, x, y, norm, eps, steps, queries)
+    return {"ours_seconds": ours.seconds, "reference_seconds": theirs.seconds,
+            "time_ratio": ours.seconds / theirs.seconds, "ours_accuracy": float(ours.robust.float().mean()),
+            "reference_accuracy": float(theirs.robust.float().mean())}

@@ -17,10 +17,8 @@ from app.bench.peak import peak
 from app.bench.timing import median_seconds, synchronize
 from modules.attacks import AttackConfig, build_attack, eval_mode
 from modules.backbones import create_classifier
+from modules.evaluation.measurements import DTYPES, autocast as precision_context
 from modules.losses import build_loss
-
-PRECISIONS = {"32": torch.float32, "bf16": torch.bfloat16}
-
 
 @dataclass
 class Setup:
@@ -37,12 +35,11 @@ class Setup:
 
     @property
     def dtype(self) -> torch.dtype:
-        return PRECISIONS[self.precision]
+        return DTYPES[self.precision]
 
 
 def autocast(setup: Setup) -> contextlib.AbstractContextManager:
-    device = torch.device(setup.device)
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=setup.precision == "bf16")
+    return precision_context(torch.device(setup.device).type, setup.precision)()
 
 
 def build_model(setup: Setup) -> nn.Module:

@@ -20,8 +20,10 @@ import torch
 
 from app.bench.loader import loader_throughput
 from app.bench.measurements import measurement_cost
-from app.bench.steps import PRECISIONS, Setup, largest_batch, step_composition
+from app.bench.steps import Setup, largest_batch, step_composition
 from modules.attacks import AttackConfig
+from modules.callbacks.cost import device_name
+from modules.evaluation.measurements import PRECISIONS
 from modules.registry import ConfigError, first_line
 
 
@@ -72,8 +74,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                   repeats=args.repeats)
     result: dict[str, object] = {"backbone": args.backbone, "image_size": args.image_size,
                                  "batch_size": args.batch_size, "precision": args.precision,
-                                 "device": torch.cuda.get_device_name(device) if device.type == "cuda"
-                                 else f"cpu ({torch.get_num_threads()} threads)",
+                                 "device": device_name(device),
                                  "training_attack": f"{args.attack}, {args.attack_steps} steps"}
     steps = step_composition(setup)
     result["steps"] = steps

@@ -9,11 +9,15 @@ import torch
 from lightning import Trainer
 
 
+def device_name(device: torch.device) -> str:
+    """The GPU's name, or the CPU with the threads torch uses."""
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
+
+
 def device(trainer: Trainer) -> dict[str, object]:
     """The device's name, how many took part (GPUs or processes) and the precision."""
-    root = trainer.strategy.root_device
-    name = torch.cuda.get_device_name(root) if root.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
-    return {"device": name, "devices": trainer.world_size, "precision": str(trainer.precision)}
+    return {"device": device_name(trainer.strategy.root_device), "devices": trainer.world_size,
+            "precision": str(trainer.precision)}
 
 
 def peak_memory(trainer: Trainer) -> dict[str, object]:
