@@ -74,7 +74,7 @@ class RobustCLI(LightningCLI):
 
     def resolve_batch_size(self) -> None:
         """`data.batch_size: null` (the experiment configs) -> the backbone's default, halved for TRADES."""
-        from modules.backbone_zoo import default_batch_size
+        from modules.model.backbone_zoo import default_batch_size
 
         config = self.config[self.subcommand] if self.subcommand else self.config
         data, model = config.get("data"), config.get("model")

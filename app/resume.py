@@ -24,7 +24,7 @@ import yaml
 from jsonargparse import Namespace
 
 from modules.callbacks.results import slurm_job_id
-from modules.export import read_lightning_checkpoint
+from modules.model.export import read_lightning_checkpoint
 from modules.registry import ConfigError
 
 LAST = "last.ckpt"

@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from app.bench.timing import median_seconds  # noqa: E402
-from modules.backbone_zoo import BACKBONES  # noqa: E402
-from modules.backbones import create_classifier  # noqa: E402
+from modules.model.backbone_zoo import BACKBONES  # noqa: E402
+from modules.model.backbones import create_classifier  # noqa: E402
 
 DEFAULT = [  # a few per size class
     "mobilenetv3_large_100.ra_in1k", "deit_tiny_patch16_224.fb_in1k", "tf_efficientnet_b0.in1k",

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from app.report.paper import PAPER_RESULTS
-from modules.backbones import NormalizedClassifier, create_classifier
+from modules.model.backbones import NormalizedClassifier, create_classifier
 
 
 @pytest.fixture(scope="session")

@@ -16,9 +16,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from app.bench.peak import peak
 from app.bench.timing import median_seconds, synchronize
 from modules.attacks import AttackConfig, build_attack, eval_mode
-from modules.backbones import create_classifier
+from modules.model.backbones import create_classifier
 from modules.evaluation.measurements import DTYPES, autocast as precision_context
-from modules.losses import build_loss
+from modules.model.losses import build_loss
 
 @dataclass
 class Setup:

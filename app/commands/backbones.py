@@ -31,7 +31,7 @@ def source(info) -> str:
 
 
 def main(argv: list[str]) -> int:
-    from modules.backbone_zoo import BACKBONES
+    from modules.model.backbone_zoo import BACKBONES
 
     args = parser().parse_args(argv)
     entries = [info for info in BACKBONES.values() if args.size in (None, info.size)]

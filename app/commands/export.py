@@ -27,7 +27,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    from modules.export import export_checkpoint
+    from modules.model.export import export_checkpoint
 
     args = parser().parse_args(argv)
     try:

@@ -52,9 +52,9 @@ def parser() -> argparse.ArgumentParser:
 
 def inspect(name: str, fetch: bool) -> Entry:
     """One backbone: where its weights are, fetched and load-checked when `fetch`."""
-    from modules.backbone_zoo import backbone_info
-    from modules.backbones import resolve_timm_name
-    from modules.pretrained import WeightsUnavailable, cached_file, download, hub_weights
+    from modules.model.backbone_zoo import backbone_info
+    from modules.model.backbones import resolve_timm_name
+    from modules.model.pretrained import WeightsUnavailable, cached_file, download, hub_weights
 
     timm_name = resolve_timm_name(name)
     info = backbone_info(name)
@@ -96,13 +96,13 @@ def load_error(timm_name: str, path: Path) -> str | None:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    from modules.backbone_zoo import BACKBONES
+    from modules.model.backbone_zoo import BACKBONES
 
     names = list(BACKBONES) if args.all or (args.action == "status" and not args.names) else args.names
     if not names:
         print("error: weights fetch needs backbone names or --all", file=sys.stderr)
         return 2
-    from modules.backbones import resolve_timm_name
+    from modules.model.backbones import resolve_timm_name
 
     try:
         for name in names:
@@ -119,7 +119,7 @@ def main(argv: list[str]) -> int:
         print(json.dumps([asdict(entry) for entry in entries], indent=2))
     missing = [entry.name for entry in entries if entry.state == "missing"]
     if missing and not args.json:
-        from modules.pretrained import cache_dir
+        from modules.model.pretrained import cache_dir
 
         print(f"{len(missing)} not in the cache {cache_dir()}: python -m app weights fetch {' '.join(missing)}")
     return 1 if any(entry.failed for entry in entries) else 0

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from modules.backbone_zoo import backbone_info, to_paper_name
+from modules.model.backbone_zoo import backbone_info, to_paper_name
 
 from .errors import ReportInputError
 from .names import (

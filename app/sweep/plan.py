@@ -78,9 +78,9 @@ def seconds_per_image(cell_dir: Path) -> float | None:
 
 def plan(sweep: Sweep, selected: list[Cell], out: Path, ledger: Ledger) -> Plan:
     """Statuses, blockers (dataset folders, uncached weights of cells still to run) and GPU-hours left."""
-    from modules.backbone_zoo import backbone_info
-    from modules.backbones import resolve_timm_name
-    from modules.pretrained import cached_file, hub_weights
+    from modules.model.backbone_zoo import backbone_info
+    from modules.model.backbones import resolve_timm_name
+    from modules.model.pretrained import cached_file, hub_weights
 
     result = Plan({cell: status(cell.folder(out), ledger, cell) for cell in selected})
     todo = [cell for cell, value in result.statuses.items() if value not in ("complete", "failed")]

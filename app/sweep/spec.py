@@ -114,7 +114,7 @@ def _protocols(path: Path, raw: dict, root: Path) -> dict[str, Protocol]:
 
 
 def _model_options() -> set[str]:
-    from modules.robust_finetune import RobustFineTuneModule
+    from modules.model.robust_finetune import RobustFineTuneModule
 
     return set(inspect.signature(RobustFineTuneModule).parameters)
 
@@ -159,8 +159,8 @@ def _check_names(path: Path, sweep_axes: dict[str, tuple]) -> None:
     """Every dataset, backbone and loss exists (the registries' messages list the valid ones)."""
     import datamodules  # noqa: F401  (registers the datasets)
     from datamodules.registry import DATAMODULES
-    from modules.backbones import resolve_timm_name
-    from modules.losses import LOSSES
+    from modules.model.backbones import resolve_timm_name
+    from modules.model.losses import LOSSES
 
     for axis, check in (("datasets", DATAMODULES.get), ("backbones", resolve_timm_name), ("losses", LOSSES.get)):
         for value in sweep_axes[axis]:

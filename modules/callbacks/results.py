@@ -19,7 +19,7 @@ from rich.table import Table
 
 from modules.callbacks.cost import fit_cost, test_cost
 from modules.callbacks.interruption import Interruption
-from modules.protocols import study_protocol
+from modules.model.protocols import study_protocol
 
 # logged metric suffix -> the paper's column name
 PAPER_COLUMNS = {"clean_acc": "clean_acc", "linf_acc": "Linf_acc", "l2_acc": "L2_acc", "l1_acc": "L1_acc",

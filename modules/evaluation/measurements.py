@@ -27,7 +27,7 @@ from torch import nn
 
 from modules.attacks.base import BROKEN, MISCLASSIFIED, ROBUST
 from modules.attacks.factory import ATTACKS, AttackConfig, build_attack
-from modules.corruptions import CORRUPTIONS, corrupt_batch, corruption_of
+from modules.evaluation.corruptions import CORRUPTIONS, corrupt_batch, corruption_of
 from modules.registry import ConfigError, Registry
 
 NORM_OF = {"linf": "Linf", "l2": "L2", "l1": "L1"}

@@ -8,8 +8,8 @@ import timm
 import torch
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
-from modules.backbone_zoo import BACKBONES
-from modules.backbones import create_classifier
+from modules.model.backbone_zoo import BACKBONES
+from modules.model.backbones import create_classifier
 
 CASES = [pytest.param(name, marks=[pytest.mark.slow] if info.size == "large" else [], id=name)
          for name, info in BACKBONES.items()]

@@ -9,8 +9,8 @@ import pytest
 import timm
 import torch
 
-from modules.backbones import create_classifier
-from modules.checkpoints import CHECKPOINT_FORMATS, load_weights_file, read_state_dict
+from modules.model.backbones import create_classifier
+from modules.model.checkpoints import CHECKPOINT_FORMATS, load_weights_file, read_state_dict
 from modules.registry import ConfigError
 
 IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))

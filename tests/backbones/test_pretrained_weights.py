@@ -17,8 +17,8 @@ import torch
 from huggingface_hub import constants
 
 from hub_server import Hub
-from modules.backbones import create_classifier
-from modules.pretrained import WeightsUnavailable
+from modules.model.backbones import create_classifier
+from modules.model.pretrained import WeightsUnavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 REPO_FILE = "timm/test_resnet.r160_in1k/model.safetensors"  # where timm looks for `test_resnet`'s weights

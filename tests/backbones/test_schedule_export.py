@@ -12,9 +12,9 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from app.__main__ import main
 from datamodules import DigitsDataModule
 from modules import RobustFineTuneModule
-from modules.export import export_checkpoint, load_exported
+from modules.model.export import export_checkpoint, load_exported
 from modules.registry import ConfigError
-from modules.schedules import SCHEDULES, EpsSchedule
+from modules.model.schedules import SCHEDULES, EpsSchedule
 
 EPS = 4 / 255
 

@@ -6,7 +6,7 @@ import csv
 import json
 
 from app.__main__ import main
-from modules.backbone_zoo import BACKBONES, backbone_info, default_batch_size, to_app_name, to_paper_name
+from modules.model.backbone_zoo import BACKBONES, backbone_info, default_batch_size, to_app_name, to_paper_name
 
 
 def test_forty_backbones_five_robust():

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from modules.corruptions import CORRUPTIONS, corrupt, corrupt_batch, corruption_of
+from modules.evaluation.corruptions import CORRUPTIONS, corrupt, corrupt_batch, corruption_of
 from modules.evaluation import Settings, evaluate
 from modules.registry import ConfigError
 

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from modules.attacks import AttackConfig, build_attack
-from modules.losses import build_loss
+from modules.model.losses import build_loss
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 import torch
 from torch import nn
 
-from modules.backbone_zoo import BACKBONES, backbone_info
-from modules.checkpoints import load_weights_file
-from modules.pretrained import pretrained_file
+from modules.model.backbone_zoo import BACKBONES, backbone_info
+from modules.model.checkpoints import load_weights_file
+from modules.model.pretrained import pretrained_file
 from modules.registry import ConfigError, UnknownNameError
 
 
@@ -55,11 +55,11 @@ def create_classifier(name: str, num_classes: int, pretrained: bool = True, weig
     """`name`: a study backbone (app or paper name) or a timm model (`arch` or `arch.tag`).
 
     `pretrained`: timm's pretrained weights, read from the local Hugging Face cache, else fetched
-    (`modules.pretrained`: one clear error when the hub cannot be reached).
+    (`modules.model.pretrained`: one clear error when the hub cannot be reached).
 
     `weights`: a local file to load the backbone from instead of the timm hub; for the robust
     backbones it is read in the entry's `checkpoint_format` (`madry`, `revisiting`), for any other
-    backbone as a timm state dict (see `modules.checkpoints.CHECKPOINT_FORMATS`).
+    backbone as a timm state dict (see `modules.model.checkpoints.CHECKPOINT_FORMATS`).
     """
     timm_name = resolve_timm_name(name)
     info = backbone_info(name)

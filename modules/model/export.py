@@ -43,7 +43,7 @@ def read_lightning_checkpoint(path: str | Path, mmap: bool = False) -> dict[str,
 
 def exported(checkpoint: dict[str, Any], class_names: list[str] | None = None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """(timm state dict, metadata) of a RobustFineTuneModule checkpoint."""
-    from modules.backbones import resolve_timm_name
+    from modules.model.backbones import resolve_timm_name
 
     state = checkpoint["state_dict"]
     hparams = checkpoint["hyper_parameters"]

@@ -11,12 +11,12 @@ from lightning import LightningModule
 from torchmetrics.classification import MulticlassAccuracy
 
 from modules.attacks import AttackConfig, build_attack, check_training_attack
-from modules.backbones import create_classifier
-from modules.losses import Attack, build_loss
-from modules.optimizers import parameter_groups
-from modules.protocols import ProtocolOptions, apply_protocol, build_protocol, freeze_modes, head_parameters
+from modules.model.backbones import create_classifier
+from modules.model.losses import Attack, build_loss
+from modules.model.optimizers import parameter_groups
+from modules.model.protocols import ProtocolOptions, apply_protocol, build_protocol, freeze_modes, head_parameters
 from modules.registry import ConfigError
-from modules.schedules import EpsSchedule
+from modules.model.schedules import EpsSchedule
 
 
 class RobustFineTuneModule(LightningModule):
