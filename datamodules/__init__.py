@@ -5,7 +5,7 @@ from datamodules.base import DatasetIndex, ImageClassificationDataModule
 from datamodules.caltech101 import Caltech101DataModule
 from datamodules.cars import CarsDataModule
 from datamodules.digits import DigitsDataModule
-from datamodules.files import FileImageDataModule
+from datamodules.from_files import FileImageDataModule
 from datamodules.flowers import FlowersDataModule
 from datamodules.image_folder import ImageFolderDataModule
 from datamodules.pets import PetsDataModule

@@ -22,7 +22,8 @@ from typing import ClassVar
 import numpy as np
 
 from datamodules.base import DatasetIndex
-from datamodules.files import DatasetFileError, FileImageDataModule, image_files, load_mat, require
+from datamodules.files import DatasetFileError, image_files, load_mat, require
+from datamodules.from_files import FileImageDataModule
 from datamodules.registry import register_dataset
 
 DEVKIT, KAGGLE = "devkit/cars_meta.mat", "names.csv"

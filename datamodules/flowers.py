@@ -14,7 +14,8 @@ import numpy as np
 
 from datamodules.base import DatasetIndex
 from datamodules.download import Resource
-from datamodules.files import DatasetFileError, FileImageDataModule, load_mat
+from datamodules.files import DatasetFileError, load_mat
+from datamodules.from_files import FileImageDataModule
 from datamodules.registry import register_dataset
 
 _URL = "https://www.robots.ox.ac.uk/~vgg/data/flowers/102/"

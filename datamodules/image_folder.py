@@ -13,7 +13,8 @@ from typing import ClassVar
 import numpy as np
 
 from datamodules.base import DatasetIndex
-from datamodules.files import DatasetFileError, FileImageDataModule, image_files
+from datamodules.files import DatasetFileError, image_files
+from datamodules.from_files import FileImageDataModule
 from datamodules.registry import register_dataset
 
 

@@ -14,7 +14,8 @@ import numpy as np
 
 from datamodules.base import DatasetIndex
 from datamodules.download import Resource
-from datamodules.files import DatasetFileError, FileImageDataModule, read_lines
+from datamodules.files import DatasetFileError, read_lines
+from datamodules.from_files import FileImageDataModule
 from datamodules.registry import register_dataset
 
 _URL = "https://www.robots.ox.ac.uk/~vgg/data/pets/data/"
