@@ -19,6 +19,8 @@ from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 import datamodules  # noqa: F401  (registers the datasets)
+from app.config_files import expand_config_arguments
+from app.quiet import quiet_lightning
 from app.resume import AlreadyComplete, Checkpoint, Resume, prepare_fit, resolve
 from datamodules.base import ImageClassificationDataModule
 from datamodules.registry import DATAMODULES, class_path
@@ -55,8 +57,12 @@ class RobustCLI(LightningCLI):
         super().__init__(*args, **kwargs)
 
     def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
-        """`--ckpt_path last` resolved and any checkpoint checked, before LightningCLI reads it."""
-        super().parse_arguments(parser, args)
+        """Composed config files expanded (see app/config_files.py); `--ckpt_path last` resolved and any
+        checkpoint checked, before LightningCLI reads it."""
+        if args is None or isinstance(args, list):
+            self.config = parser.parse_args(expand_config_arguments(sys.argv[1:] if args is None else args))
+        else:
+            super().parse_arguments(parser, args)
         subcommand = self.config.get("subcommand")
         if subcommand:
             self.checkpoint = resolve(self.config[subcommand], subcommand)
@@ -173,6 +179,7 @@ def run_cli(argv: list[str], callbacks: list[Callback] | tuple = (), run_folder:
         # expanded arguments for this call only.
         sys.argv = [program[0], *expand_dataset_names(argv)]
         with warnings.catch_warnings():  # filters set for this run (see before_instantiate_classes) end with it
+            quiet_lightning()
             RobustCLI(
                 RobustFineTuneModule,
                 ImageClassificationDataModule,

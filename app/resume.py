@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 from jsonargparse import Namespace
 
-from modules.callbacks.results import slurm_job_id
+from modules.runs import slurm_job_id
 from modules.model.export import read_lightning_checkpoint
 from modules.registry import ConfigError
 

@@ -22,7 +22,7 @@ from torch import nn  # noqa: E402
 
 from datamodules.registry import DATAMODULES  # noqa: E402
 from modules import RobustFineTuneModule  # noqa: E402
-from modules.evaluation import Settings, evaluate  # noqa: E402
+from modules.evaluation import EvaluationSettings, evaluate  # noqa: E402
 from modules.evaluation.measurements import autocast  # noqa: E402
 
 
@@ -54,7 +54,7 @@ def main() -> None:
     indices = list(range(min(args.images, len(dataset))))
     print(f"{len(indices)} test images of {len(dataset)}, attack {args.attack} in {args.precision}, eps {eps}, "
           f"{torch.get_num_threads()} threads")
-    settings = Settings(attack=args.attack, eps=eps, num_examples=len(dataset), precision_name=args.precision,
+    settings = EvaluationSettings(attack=args.attack, eps=eps, num_examples=len(dataset), precision_name=args.precision,
                         precision=autocast("cpu", args.precision))
     report = evaluate(model, dataset, indices, args.measurements, settings, torch.device("cpu"))
     for name, seconds in report["seconds"].items():

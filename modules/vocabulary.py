@@ -1,9 +1,48 @@
-"""The paper's vocabulary: column names, measurements, and the one mapping from the
-app's protocol and loss names to the names used in `paper_results.csv`."""
+"""The paper's vocabulary, spelled once: the threat models' norms, the measurement and CSV column
+names, and the one mapping from the app's protocol and loss names to the names used in
+`paper_results.csv`. results.json, the measurements and the report all read it from here.
+
+No torch, no Lightning: the report and the data package import it cheaply."""
 
 from __future__ import annotations
 
-MEASUREMENTS: tuple[str, ...] = ("clean_acc", "Linf_acc", "L2_acc", "L1_acc", "common_acc")
+from enum import StrEnum
+
+
+class Norm(StrEnum):
+    """A threat model's norm as the paper and the reference AutoAttack spell it ("Linf", "L2", "L1").
+
+    A member is a str (equal to its value), so configs and results keep plain strings."""
+
+    LINF = "Linf"
+    L2 = "L2"
+    L1 = "L1"
+
+    @property
+    def measurement(self) -> str:
+        """The measurement's name (`robustness.test_measurements`, `robustness.linf_eps`): "linf"."""
+        return self.value.lower()
+
+    @property
+    def paper_column(self) -> str:
+        """The paper's column: "Linf_acc"."""
+        return f"{self.value}_acc"
+
+    @classmethod
+    def of_measurement(cls, name: str) -> Norm:
+        return next(norm for norm in cls if norm.measurement == name)
+
+
+ADVERSARIAL_MEASUREMENTS: tuple[str, ...] = tuple(norm.measurement for norm in Norm)  # "linf", "l2", "l1"
+PAPER_EPS: dict[str, float] = {"linf": 4 / 255, "l2": 2.0, "l1": 75.0}  # the study's radii at 224x224
+
+# A measurement's logged column (`test/linf_acc`) -> the paper's column name (`Linf_acc`).
+PAPER_COLUMN_OF: dict[str, str] = {
+    "clean_acc": "clean_acc",
+    **{f"{norm.measurement}_acc": norm.paper_column for norm in Norm},
+    "common_acc": "common_acc",
+}
+ACCURACY_COLUMNS: tuple[str, ...] = tuple(PAPER_COLUMN_OF.values())  # the paper's five measurements
 COST_COLUMNS: tuple[str, ...] = ("device", "device_hours")  # from a run's results.json `cost`, when recorded
 
 # The columns of paper_results.csv, in its order (after its unnamed index column).
@@ -12,31 +51,31 @@ METADATA_COLUMNS: tuple[str, ...] = (
     "volume_pre_training_data", "backbone_name", "model_type",
 )
 PAPER_COLUMNS: tuple[str, ...] = (
-    *MEASUREMENTS, "sum", "geom", "model_size", "backbone", "dataset", "loss_function",
+    *ACCURACY_COLUMNS, "sum", "geom", "model_size", "backbone", "dataset", "loss_function",
     "pre_training_dataset", "pre_training_strategy", "volume_pre_training_data",
     "backbone_name", "model_type", "ft_strategy",
 )
 # What a CSV must carry; sum/geom are recomputed (and checked when present), metadata
 # comes from the backbone zoo when absent.
-REQUIRED_CSV_COLUMNS: tuple[str, ...] = (*MEASUREMENTS, "backbone", "dataset", "loss_function", "ft_strategy")
+REQUIRED_CSV_COLUMNS: tuple[str, ...] = (*ACCURACY_COLUMNS, "backbone", "dataset", "loss_function", "ft_strategy")
 
 # One configuration of one dataset: the unit of a results row.
 ROW_KEY: list[str] = ["ft_strategy", "backbone", "loss_function", "dataset"]
 # One ranked configuration within a protocol.
 CONFIG_KEY: list[str] = ["backbone", "loss_function"]
 
-# app name -> paper name. The paper names map to themselves, so either spelling is accepted.
-PROTOCOLS: dict[str, str] = {
+# app name -> the paper's display name. The paper names map to themselves, so either spelling is accepted.
+PROTOCOL_NAMES: dict[str, str] = {
     "fft50": "FFT (50 epochs)",
     "fft5": "FFT (5 epochs)",
     "lp50": "LP (50 epochs)",
 }
-LOSSES: dict[str, str] = {
+LOSS_NAMES: dict[str, str] = {
     "trades": "TRADES",
     "classic_at": "Classic AT",
 }
-TRADES, CLASSIC_AT = LOSSES["trades"], LOSSES["classic_at"]
-FFT50, FFT5, LP50 = PROTOCOLS["fft50"], PROTOCOLS["fft5"], PROTOCOLS["lp50"]
+TRADES, CLASSIC_AT = LOSS_NAMES["trades"], LOSS_NAMES["classic_at"]
+FFT50, FFT5, LP50 = PROTOCOL_NAMES["fft50"], PROTOCOL_NAMES["fft5"], PROTOCOL_NAMES["lp50"]
 
 SIZE_CLASSES: tuple[str, ...] = ("small", "medium", "large")
 UNKNOWN = "unknown"
@@ -52,11 +91,11 @@ def _canonical(value: object, mapping: dict[str, str]) -> str | None:
 
 
 def paper_protocol(value: object) -> str | None:
-    return _canonical(value, PROTOCOLS)
+    return _canonical(value, PROTOCOL_NAMES)
 
 
 def paper_loss(value: object) -> str | None:
-    return _canonical(value, LOSSES)
+    return _canonical(value, LOSS_NAMES)
 
 
 def accepted(mapping: dict[str, str]) -> str:
@@ -66,7 +105,7 @@ def accepted(mapping: dict[str, str]) -> str:
 
 def protocol_order(protocols: list[str]) -> list[str]:
     """Paper protocols first in the paper's order (FFT-50, FFT-5, LP-50), then any others."""
-    known = [p for p in PROTOCOLS.values() if p in protocols]
+    known = [p for p in PROTOCOL_NAMES.values() if p in protocols]
     return known + sorted(p for p in protocols if p not in known)
 
 

@@ -18,8 +18,9 @@ from app.bench.steps import Setup, batch, build_model
 from modules.attacks import AutoAttack
 from modules.attacks.autoattack import COMPONENTS
 from modules.attacks.base import BROKEN, ROBUST
-from modules.evaluation import Settings, evaluate
-from modules.evaluation.measurements import PAPER_EPS, autocast
+from modules.evaluation import EvaluationSettings, evaluate
+from modules.evaluation.measurements import autocast
+from modules.vocabulary import PAPER_EPS, Norm
 
 MEASURED = ["clean", "linf", "l2", "l1", "common"]
 
@@ -37,7 +38,7 @@ def measurement_cost(setup: Setup, images: int, steps: int, queries: int, refere
     with torch.no_grad():
         y = model(x).argmax(1)
     eps = radii(setup.image_size)
-    settings = Settings(attack="autoattack", eps=eps, steps=steps, square_queries=queries, num_examples=images,
+    settings = EvaluationSettings(attack="autoattack", eps=eps, steps=steps, square_queries=queries, num_examples=images,
                         precision=autocast(device.type, "32"), precision_name="32")
     dataset = list(zip(x.cpu(), y.cpu()))
     report = evaluate(model, dataset, list(range(images)), MEASURED, settings, device, batch_size=images)
@@ -46,8 +47,8 @@ def measurement_cost(setup: Setup, images: int, steps: int, queries: int, refere
         "seconds_per_image": {name: report["seconds"][name] / images for name in MEASURED},
     }
     if reference and importlib.util.find_spec("pyautoattack") is not None:
-        result["reference"] = {norm: against_reference(model, x, y, norm, eps[name], steps, queries)
-                               for name, norm in (("linf", "Linf"), ("l2", "L2"))}
+        result["reference"] = {norm.value: against_reference(model, x, y, norm.value, eps[norm.measurement], steps,
+                                                             queries) for norm in (Norm.LINF, Norm.L2)}
     return result
 
 

@@ -22,7 +22,7 @@ from app.bench.loader import loader_throughput
 from app.bench.measurements import measurement_cost
 from app.bench.steps import Setup, largest_batch, step_composition
 from modules.attacks import AttackConfig
-from modules.callbacks.cost import device_name
+from modules.evaluation.cost import device_name
 from modules.evaluation.measurements import PRECISIONS
 from modules.registry import ConfigError, first_line
 

@@ -4,13 +4,13 @@ results.json runs and CSV tables, placed among the paper's published results (se
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 from app.report import ReportInputError, build_report
+from modules.runs import public_mode
 
 
 def parser() -> argparse.ArgumentParser:
@@ -25,9 +25,7 @@ def parser() -> argparse.ArgumentParser:
 
 def _publish(built: Path, out: Path) -> None:
     """Move the finished report to `out`, replacing an earlier report there."""
-    umask = os.umask(0)
-    os.umask(umask)
-    built.chmod(0o777 & ~umask)  # mkdtemp made it private
+    built.chmod(public_mode(0o777))  # mkdtemp made it private
     if out.exists():
         old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
         out.rename(old / out.name)

@@ -24,7 +24,7 @@ from .errors import ReportInputError
 from .load import SOURCE, Skip, load_results
 from .cost import cost_table
 from .markdown import write_markdown
-from .names import PAPER_COLUMNS
+from modules.vocabulary import PAPER_COLUMNS
 from .paper import PAPER_RESULTS, is_paper_results
 from .placement import placements, protocol_placements
 from .proxies import proxy_correlations

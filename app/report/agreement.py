@@ -7,12 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .names import MEASUREMENTS, protocol_order
+from modules.vocabulary import ACCURACY_COLUMNS, protocol_order
 
 
 def spearman_matrix(rows: pd.DataFrame) -> pd.DataFrame:
     """5x5 Spearman correlations (average ranks for ties) between the measurements."""
-    return rows[list(MEASUREMENTS)].astype(float).corr(method="spearman")
+    return rows[list(ACCURACY_COLUMNS)].astype(float).corr(method="spearman")
 
 
 def mean_absolute_correlation(matrix: pd.DataFrame) -> float:
@@ -30,6 +30,6 @@ def agreement(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         matrix = spearman_matrix(of_protocol)
         matrices.append(matrix.rename_axis("measurement").reset_index().assign(protocol=protocol))
         macs.append({"protocol": protocol, "mac": mean_absolute_correlation(matrix), "n": len(of_protocol)})
-    columns = ["protocol", "measurement", *MEASUREMENTS]
+    columns = ["protocol", "measurement", *ACCURACY_COLUMNS]
     correlations = pd.concat(matrices, ignore_index=True)[columns] if matrices else pd.DataFrame(columns=columns)
     return correlations, pd.DataFrame(macs, columns=["protocol", "mac", "n"])

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .names import CONFIG_KEY, MEASUREMENTS, protocol_order, size_order
+from modules.vocabulary import CONFIG_KEY, ACCURACY_COLUMNS, protocol_order, size_order
 
 RANKING_COLUMNS = ["protocol", "backbone", "loss", "borda", "rank"]
 
 
 def measurement_ranks(rows: pd.DataFrame) -> pd.DataFrame:
     """Each row's rank (1 = most accurate, ties averaged) per measurement within its dataset."""
-    return rows.groupby("dataset")[list(MEASUREMENTS)].rank(ascending=False, method="average")
+    return rows.groupby("dataset")[list(ACCURACY_COLUMNS)].rank(ascending=False, method="average")
 
 
 def _dataset_coverage(rows: pd.DataFrame) -> pd.DataFrame:

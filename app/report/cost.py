@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .names import MEASUREMENTS
+from modules.vocabulary import ACCURACY_COLUMNS
 
 
 def cost_table(runs: pd.DataFrame) -> pd.DataFrame:
@@ -13,7 +13,7 @@ def cost_table(runs: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     rows = runs[runs["device_hours"].notna() & (runs["device_hours"] > 0)]
     table = rows[["backbone", "dataset", "loss_function", "ft_strategy", "device", "device_hours",
-                  *MEASUREMENTS]].copy()
-    for column in MEASUREMENTS:
+                  *ACCURACY_COLUMNS]].copy()
+    for column in ACCURACY_COLUMNS:
         table[f"{column}_per_device_hour"] = rows[column] / rows["device_hours"]
     return table.reset_index(drop=True)

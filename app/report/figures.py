@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .names import CLASSIC_AT, MEASUREMENTS, TRADES, protocol_order  # noqa: E402
+from modules.vocabulary import CLASSIC_AT, ACCURACY_COLUMNS, TRADES, protocol_order  # noqa: E402
 from .proxies import PROXIES, TARGET, paired_totals  # noqa: E402
 
 _PROTOCOL_COLORS = ["tab:blue", "tab:orange", "tab:green", "tab:purple"]
@@ -42,7 +42,7 @@ def _grid(count: int, ncols: int, width: float, height: float) -> tuple[plt.Figu
 
 def clean_vs_robust(rows: pd.DataFrame, runs: pd.DataFrame, directory: Path) -> Path:
     """Clean versus Linf-robust accuracy, one panel per dataset; the user's runs are red stars."""
-    columns = ["dataset", "ft_strategy", "backbone", "loss_function", *MEASUREMENTS]
+    columns = ["dataset", "ft_strategy", "backbone", "loss_function", *ACCURACY_COLUMNS]
     data = pd.concat([rows[columns].assign(user_run=False), runs[columns].assign(user_run=True)],
                      ignore_index=True).rename(columns={"ft_strategy": "protocol", "loss_function": "loss"})
     datasets = sorted(data["dataset"].unique())
@@ -81,11 +81,11 @@ def agreement_heatmap(correlations: pd.DataFrame, directory: Path) -> Path:
     protocols = protocol_order(list(correlations["protocol"].unique()))
     fig, axes = _grid(len(protocols), 3, 4.6, 3.9)
     for index, (ax, protocol) in enumerate(zip(axes, protocols)):
-        matrix = correlations[correlations["protocol"] == protocol].set_index("measurement")[list(MEASUREMENTS)]
+        matrix = correlations[correlations["protocol"] == protocol].set_index("measurement")[list(ACCURACY_COLUMNS)]
         values = matrix.to_numpy(dtype=float)
         image = ax.imshow(values, vmin=-1, vmax=1, cmap="RdBu_r")
-        ax.set_xticks(range(len(MEASUREMENTS)), MEASUREMENTS, rotation=45, ha="right")
-        ax.set_yticks(range(len(MEASUREMENTS)), MEASUREMENTS if index % 3 == 0 else [])
+        ax.set_xticks(range(len(ACCURACY_COLUMNS)), ACCURACY_COLUMNS, rotation=45, ha="right")
+        ax.set_yticks(range(len(ACCURACY_COLUMNS)), ACCURACY_COLUMNS if index % 3 == 0 else [])
         for (i, j), value in np.ndenumerate(values):
             ax.text(j, i, "n/a" if np.isnan(value) else f"{value:.2f}", ha="center", va="center", fontsize=8,
                     color="white" if abs(value) > 0.6 else "black")

@@ -17,8 +17,8 @@ import pandas as pd
 from modules.model.backbone_zoo import backbone_info, to_paper_name
 
 from .errors import ReportInputError
-from .names import (
-    COST_COLUMNS, LOSSES, MEASUREMENTS, METADATA_COLUMNS, PAPER_COLUMNS, PROTOCOLS, REQUIRED_CSV_COLUMNS,
+from modules.vocabulary import (
+    COST_COLUMNS, LOSS_NAMES, ACCURACY_COLUMNS, METADATA_COLUMNS, PAPER_COLUMNS, PROTOCOL_NAMES, REQUIRED_CSV_COLUMNS,
     ROW_KEY, UNKNOWN, accepted, paper_loss, paper_protocol,
 )
 
@@ -64,8 +64,8 @@ def _empty() -> pd.DataFrame:
 def _finish(rows: pd.DataFrame) -> pd.DataFrame:
     """Add sum and geom, order the columns as the paper does (a run's cost columns after them)."""
     rows = rows.copy()
-    rows["sum"] = rows[list(MEASUREMENTS)].sum(axis=1)
-    rows["geom"] = rows[list(MEASUREMENTS)].prod(axis=1)
+    rows["sum"] = rows[list(ACCURACY_COLUMNS)].sum(axis=1)
+    rows["geom"] = rows[list(ACCURACY_COLUMNS)].prod(axis=1)
     return rows[[*PAPER_COLUMNS, SOURCE, *(c for c in COST_COLUMNS if c in rows)]].reset_index(drop=True)
 
 
@@ -103,8 +103,8 @@ def read_csv(path: Path) -> pd.DataFrame:
         empty = table[column].isna()
         if empty.any():
             raise ReportInputError(f"{path}: column '{column}' is empty in row {table.index[empty][0]}")
-    for column, canonical, mapping in (("ft_strategy", paper_protocol, PROTOCOLS),
-                                       ("loss_function", paper_loss, LOSSES)):
+    for column, canonical, mapping in (("ft_strategy", paper_protocol, PROTOCOL_NAMES),
+                                       ("loss_function", paper_loss, LOSS_NAMES)):
         names = table[column].map(canonical)
         unknown = table.loc[names.isna(), column]
         if len(unknown):
@@ -112,12 +112,12 @@ def read_csv(path: Path) -> pd.DataFrame:
                 f"{path}: column '{column}' has unknown value {unknown.iloc[0]!r} (row {unknown.index[0]}); "
                 f"expected one of {accepted(mapping)}")
         table[column] = names
-    for column in MEASUREMENTS:
+    for column in ACCURACY_COLUMNS:
         _check_fraction(path, column, table[column])
         table[column] = table[column].astype(float)
     for column, combine in (("sum", "sum"), ("geom", "prod")):
         if column in table.columns:
-            expected = getattr(table[list(MEASUREMENTS)], combine)(axis=1)
+            expected = getattr(table[list(ACCURACY_COLUMNS)], combine)(axis=1)
             off = (pd.to_numeric(table[column], errors="coerce") - expected).abs() > _TOLERANCE
             if off.any():
                 raise ReportInputError(
@@ -147,12 +147,12 @@ def read_run(path: Path) -> dict[str, object] | Skip:
         return Skip(str(path), f"missing {', '.join(absent)}")
     loss, protocol = paper_loss(run["loss"]), paper_protocol(run["protocol"])
     if loss is None:
-        return Skip(str(path), f"loss {run['loss']!r} is not one of the paper's losses ({accepted(LOSSES)})")
+        return Skip(str(path), f"loss {run['loss']!r} is not one of the paper's losses ({accepted(LOSS_NAMES)})")
     if protocol is None:
         return Skip(str(path),
-                    f"protocol {run['protocol']!r} is not one of the paper's protocols ({accepted(PROTOCOLS)})")
+                    f"protocol {run['protocol']!r} is not one of the paper's protocols ({accepted(PROTOCOL_NAMES)})")
     row: dict[str, object] = {}
-    for column in MEASUREMENTS:
+    for column in ACCURACY_COLUMNS:
         value = run.get(column)
         if value is None:
             return Skip(str(path), f"partial run: {column} is missing, so the run cannot be ranked")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from .names import MEASUREMENTS
+from modules.vocabulary import ACCURACY_COLUMNS
 
 if TYPE_CHECKING:
     from . import Report
@@ -80,7 +80,7 @@ def _sections(report: Report, out_dir: Path) -> list[str]:
             "Each run is ranked with the published configurations of its protocol and dataset, per measurement "
             f"(`rank_*`, ties averaged) and by the sum of those ranks (`rank`, of `out_of`). Your runs are the "
             "red stars in the scatter plot ([placements.csv](placements.csv)).\n",
-            table(report.placements.drop(columns=["source", *[f"rank_{m}" for m in MEASUREMENTS]])),
+            table(report.placements.drop(columns=["source", *[f"rank_{m}" for m in ACCURACY_COLUMNS]])),
         ]
     if len(report.protocol_placements):
         parts += [

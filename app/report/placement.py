@@ -17,9 +17,9 @@ import pandas as pd
 
 from .borda import borda, complete_rows, measurement_ranks
 from .load import SOURCE
-from .names import CONFIG_KEY, MEASUREMENTS
+from modules.vocabulary import CONFIG_KEY, ACCURACY_COLUMNS
 
-RANK_COLUMNS = [f"rank_{m}" for m in MEASUREMENTS]
+RANK_COLUMNS = [f"rank_{m}" for m in ACCURACY_COLUMNS]
 PLACEMENT_COLUMNS = ["protocol", "dataset", "backbone", "loss", *RANK_COLUMNS, "borda", "rank", "out_of", SOURCE]
 
 
@@ -31,11 +31,11 @@ def place_run(run: pd.Series, published: pd.DataFrame) -> dict[str, object]:
     if pool.empty:
         return record | {"out_of": 1}
     candidates = pd.concat([pool, run.to_frame().T], ignore_index=True)
-    candidates[list(MEASUREMENTS)] = candidates[list(MEASUREMENTS)].astype(float)
+    candidates[list(ACCURACY_COLUMNS)] = candidates[list(ACCURACY_COLUMNS)].astype(float)
     ranks = measurement_ranks(candidates)
     totals = ranks.sum(axis=1)
     mine = len(candidates) - 1
-    record |= {f"rank_{m}": float(ranks.iloc[mine][m]) for m in MEASUREMENTS}
+    record |= {f"rank_{m}": float(ranks.iloc[mine][m]) for m in ACCURACY_COLUMNS}
     return record | {"borda": float(totals.iloc[mine]), "rank": int(totals.rank(method="min").iloc[mine]),
                      "out_of": len(candidates)}
 

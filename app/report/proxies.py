@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 from scipy.stats import spearmanr
 
-from .names import FFT5, FFT50, LP50
+from modules.vocabulary import FFT5, FFT50, LP50
 
 PROXIES: tuple[str, ...] = (FFT5, LP50)
 TARGET = FFT50

@@ -17,7 +17,7 @@ from __future__ import annotations
 import pandas as pd
 from scipy.stats import binomtest, fisher_exact
 
-from .names import CLASSIC_AT, MEASUREMENTS, TRADES, protocol_order, size_order
+from modules.vocabulary import CLASSIC_AT, ACCURACY_COLUMNS, TRADES, protocol_order, size_order
 
 ALL = "all"
 _PAIR = ["ft_strategy", "model_size", "backbone", "dataset"]
@@ -26,12 +26,12 @@ _PAIR = ["ft_strategy", "model_size", "backbone", "dataset"]
 def duels(rows: pd.DataFrame) -> pd.DataFrame:
     """One row per (protocol, size, backbone, dataset, measurement) with both losses:
     the two accuracies and `winner` (TRADES, Classic AT or tie)."""
-    by_loss = {loss: rows[rows["loss_function"] == loss].set_index(_PAIR)[list(MEASUREMENTS)]
+    by_loss = {loss: rows[rows["loss_function"] == loss].set_index(_PAIR)[list(ACCURACY_COLUMNS)]
                for loss in (TRADES, CLASSIC_AT)}
     paired = by_loss[TRADES].join(by_loss[CLASSIC_AT], how="inner", lsuffix="|trades", rsuffix="|at")
     records = []
     for key, values in paired.iterrows():
-        for measurement in MEASUREMENTS:
+        for measurement in ACCURACY_COLUMNS:
             trades, at = values[f"{measurement}|trades"], values[f"{measurement}|at"]
             winner = TRADES if trades > at else CLASSIC_AT if at > trades else "tie"
             records.append((*key, measurement, trades, at, winner))

@@ -22,7 +22,7 @@ from app.sweep.plan import BEST, final_results, status
 from app.sweep.runs import FINAL, TRIALS, final
 from app.sweep.search import Chosen, CellFailed, search_cell
 from app.sweep.spec import Sweep
-from modules.callbacks.results import write_text_atomic
+from modules.runs import write_text_atomic
 from modules.registry import ConfigError
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from app.sweep.cells import Cell
 from app.sweep.spec import AXES
-from modules.callbacks.results import write_text_atomic
+from modules.runs import write_text_atomic
 
 FIGURES = ("clean_acc", "Linf_acc", "L2_acc", "L1_acc", "common_acc")
 STATUSES = ("pending", "tuning", "training", "complete", "failed")

@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from app.config_files import composed
+
 from modules.registry import ConfigError
 
 AXES = ("protocol", "dataset", "backbone", "loss")  # the study's axes, in folder order
@@ -85,7 +87,7 @@ def setting(dotted: str, overrides: list[dict[str, Any]], configs: tuple[Path, .
         for key in (dotted, short):
             if key in mapping:
                 return mapping[key]
-    for config in reversed(configs):
+    for config in reversed([file for config in configs for file in composed(config)]):
         value = _nested(yaml.safe_load(config.read_text()) or {}, dotted)
         if value is not None:
             return value

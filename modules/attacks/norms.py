@@ -7,14 +7,13 @@ One place for what every attack must guarantee; the arithmetic follows the refer
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import torch
 
 from modules.registry import ConfigError
+from modules.vocabulary import Norm
 
-Norm = Literal["Linf", "L2", "L1"]
-NORMS: tuple[str, ...] = ("Linf", "L2", "L1")
+NORMS: tuple[str, ...] = tuple(norm.value for norm in Norm)
 
 
 def check_eps(name: str, value: object) -> float:

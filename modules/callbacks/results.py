@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -17,48 +15,11 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from rich.console import Console
 from rich.table import Table
 
-from modules.callbacks.cost import fit_cost, test_cost
+from modules.evaluation.cost import fit_cost, test_cost
 from modules.callbacks.interruption import Interruption
+from modules.evaluation.summary import paper_figures, results_fields
 from modules.model.protocols import study_protocol
-
-# logged metric suffix -> the paper's column name
-PAPER_COLUMNS = {"clean_acc": "clean_acc", "linf_acc": "Linf_acc", "l2_acc": "L2_acc", "l1_acc": "L1_acc",
-                 "common_acc": "common_acc"}
-
-
-def slurm_job_id() -> str | None:
-    """The SLURM job this process runs in (`<array job>_<task>` for array jobs); a requeued job keeps it."""
-    array = os.environ.get("SLURM_ARRAY_JOB_ID")
-    if array is not None:
-        return f"{array}_{os.environ.get('SLURM_ARRAY_TASK_ID', '')}"
-    return os.environ.get("SLURM_JOB_ID")
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file and rename, so a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600 files; a results file is as readable as any other
-    with os.fdopen(fd, "w", newline="") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
-
-
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True))
-
-
-def run_dir(trainer: Trainer) -> Path:
-    """The run a checkpoint belongs to (`<run>/checkpoints/x.ckpt`), else the trainer's log dir.
-
-    Under DDP `trainer.log_dir` is a broadcast: call this on every rank (`setup`), never from
-    rank-zero-only code."""
-    ckpt = trainer.ckpt_path
-    if ckpt and Path(ckpt).parent.name == "checkpoints":
-        return Path(ckpt).parent.parent
-    return Path(trainer.log_dir or trainer.default_root_dir)
+from modules.runs import run_dir, slurm_job_id, write_json_atomic
 
 
 class ResultsWriter(Callback):
@@ -101,7 +62,7 @@ class ResultsWriter(Callback):
             "protocol": study_protocol(h.protocol, trainer.max_epochs),
             "adaptation": h.protocol,
             "epochs": trainer.max_epochs,
-            "beta": h.beta,
+            "loss_settings": h.loss_settings.get(h.loss, {}),
             "train_attack": h.attack,
             "precision": str(trainer.precision),
         } | fields
@@ -144,8 +105,7 @@ class ResultsWriter(Callback):
                     last_checkpoint=getattr(checkpoint, "last_model_path", None) or None)
 
     def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        figures = {PAPER_COLUMNS[key.removeprefix("test/")]: float(value) for key, value in trainer.callback_metrics.items()
-                   if key.startswith("test/") and key.removeprefix("test/") in PAPER_COLUMNS}
+        figures = paper_figures(trainer.callback_metrics)
         details = self.measurement_details(trainer)
         figures |= details.pop("figures", {})
         cost = self.read().get("cost", {}) | {"test": test_cost(trainer, details.get("seconds", {}))}
@@ -168,25 +128,11 @@ class ResultsWriter(Callback):
 
     @staticmethod
     def measurement_details(trainer: Trainer) -> dict[str, Any]:
-        """The test report of the RobustnessCallback: paper columns, per-corruption accuracies,
-        attack settings (with the precision each ran in), number of test images, seconds per
-        measurement, how many examples each attack broke, fp32 recheck counts and the
-        expected-robustness curve (when measured)."""
+        """The RobustnessCallback's test report as results.json fields (`figures` among them)."""
         from modules.callbacks.robustness import RobustnessCallback
 
         report = next((cb.report.get("test") for cb in trainer.callbacks if isinstance(cb, RobustnessCallback)), None)
-        if not report:
-            return {}
-        details: dict[str, Any] = {
-            "figures": {PAPER_COLUMNS.get(k, k): float(v) for k, v in report["accuracy"].items()},  # new ones by name
-            "attacks": report["settings"],
-            "num_test_images": report["num_images"],
-            "seconds": report["seconds"],
-        }
-        for key in ("per_corruption", "broken_by", "fp32_recheck", "expected_robustness"):
-            if key in report:
-                details[key] = report[key]
-        return details
+        return results_fields(report) if report else {}
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
         """A stop by signal or Ctrl-C is `interrupted`, a clean SystemExit `stopped`, anything else `failed`. Interruption comes

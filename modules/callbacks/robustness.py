@@ -13,19 +13,13 @@ from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from modules.attacks.norms import check_eps
-from modules.evaluation import Settings, evaluate
+from modules.evaluation import EvaluationSettings, evaluate
 from modules.evaluation.figures import log_figures
+from modules.evaluation.summary import selection_score
 from modules.evaluation.measurements import (
     CORRUPTION_ASSIGNMENTS, PRECISIONS, autocast, check_choice, check_settings,
 )
 from modules.registry import ConfigError
-
-
-def selection_score(accuracy: dict[str, float]) -> float:
-    """What the best checkpoint maximizes: the sum of the accuracies measured at validation (the
-    paper's `sum` aggregate over the measurements taken). Robust accuracy alone would hand a
-    non-robust baseline's "best" checkpoint to whichever early epoch had a stray robust hit."""
-    return float(sum(accuracy.values()))
 
 
 class RobustnessCallback(Callback):
@@ -94,8 +88,8 @@ class RobustnessCallback(Callback):
         self.val_attack, self.test_attack, self.test_steps, self.square_queries = val_attack, test_attack, test_steps, square_queries
         self.severity, self.recheck_fp32, self.grid_step, self.log_images = severity, recheck_fp32, float(grid_step), log_images
         self.report: dict[str, dict] = {}
-        check_settings(self.val_measurements, self.settings("val", 0, Settings().precision, "32"))
-        check_settings(self.test_measurements, self.settings("test", 0, Settings().precision, self.attack_precision))
+        check_settings(self.val_measurements, self.settings("val", 0, EvaluationSettings().precision, "32"))
+        check_settings(self.test_measurements, self.settings("test", 0, EvaluationSettings().precision, self.attack_precision))
 
     def subset_indices(self, size: int) -> list[int]:
         generator = torch.Generator().manual_seed(self.seed)
@@ -110,9 +104,9 @@ class RobustnessCallback(Callback):
         self.measure(trainer, pl_module, "test", list(range(len(trainer.datamodule.datasets["test"]))))
 
     def settings(self, split: str, num_examples: int, precision: Callable[[], AbstractContextManager],
-                 precision_name: str) -> Settings:
+                 precision_name: str) -> EvaluationSettings:
         test = split == "test"
-        return Settings(attack=self.test_attack if test else self.val_attack, eps=dict(self.eps),
+        return EvaluationSettings(attack=self.test_attack if test else self.val_attack, eps=dict(self.eps),
                         steps=self.test_steps if test else self.steps, square_queries=self.square_queries,
                         severity=self.severity, seed=self.seed, num_examples=num_examples,
                         recheck_fp32=self.recheck_fp32, grid_step=self.grid_step,

@@ -12,7 +12,7 @@ from torch import nn
 
 from modules.attacks.mode import eval_mode
 from modules.evaluation.figures import collect_examples
-from modules.evaluation.measurements import Settings, build_measurements
+from modules.evaluation.measurements import EvaluationSettings, build_measurements
 
 
 class IndexedSubset(torch.utils.data.Dataset):
@@ -82,7 +82,7 @@ def gather(results: dict[str, dict[int, object]], seconds: dict[str, float]) -> 
     return merged, wall
 
 
-def evaluate(model: nn.Module, dataset, indices: list[int], names: list[str], settings: Settings, device,
+def evaluate(model: nn.Module, dataset, indices: list[int], names: list[str], settings: EvaluationSettings, device,
              batch_size: int = 64, rank: int = 0, world_size: int = 1) -> dict:
     """Run the measurements `names` over `indices` (this rank's shard: indices[rank::world_size]),
     gather every rank's per-example results and let each measurement summarise them: accuracy per

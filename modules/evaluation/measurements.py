@@ -29,9 +29,8 @@ from modules.attacks.base import BROKEN, MISCLASSIFIED, ROBUST
 from modules.attacks.factory import ATTACKS, AttackConfig, build_attack
 from modules.evaluation.corruptions import CORRUPTIONS, corrupt_batch, corruption_of
 from modules.registry import ConfigError, Registry
+from modules.vocabulary import ADVERSARIAL_MEASUREMENTS, PAPER_EPS, Norm
 
-NORM_OF = {"linf": "Linf", "l2": "L2", "l1": "L1"}
-PAPER_EPS = {"linf": 4 / 255, "l2": 2.0, "l1": 75.0}
 DTYPES = {"32": torch.float32, "bf16": torch.bfloat16}  # what attacks and predictions may run in
 PRECISIONS = tuple(DTYPES)
 CORRUPTION_ASSIGNMENTS = ("blocks", "all")
@@ -52,7 +51,7 @@ def check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
 
 
 @dataclass
-class Settings:
+class EvaluationSettings:
     """What the measurements of one evaluation share besides the model."""
 
     attack: str = "autoattack"  # an ATTACKS name: "autoattack" (the standard), "apgd" (cheap), ...
@@ -76,7 +75,7 @@ class Settings:
 class Measurement:
     """Accuracy under one perturbation: `run` gives per-example correctness, `summarise` the mean."""
 
-    def __init__(self, name: str, model: nn.Module, settings: Settings, described: dict) -> None:
+    def __init__(self, name: str, model: nn.Module, settings: EvaluationSettings, described: dict) -> None:
         self.name, self.column, self.model, self.settings = name, f"{name}_acc", model, settings
         self.described = described | {"precision": settings.precision_name}
         self.last_inputs: torch.Tensor | None = None  # the last batch's perturbed inputs, for image grids
@@ -99,8 +98,8 @@ class Adversarial(Measurement):
     With `recheck_fp32` (for attacks run in reduced precision), the survivors are attacked again in
     fp32, since rounding can hide successful attacks."""
 
-    def __init__(self, name: str, model: nn.Module, settings: Settings, attack: str | None = None) -> None:
-        norm, eps = NORM_OF[name], settings.eps[name]
+    def __init__(self, name: str, model: nn.Module, settings: EvaluationSettings, attack: str | None = None) -> None:
+        norm, eps = Norm.of_measurement(name).value, settings.eps[name]
         config = settings.attack_config(norm, eps, attack)
         self.attack = build_attack(config, model, "eval")
         self.recheck = settings.recheck_fp32 and settings.precision_name != "32"
@@ -139,7 +138,7 @@ class Common(Measurement):
     classes, so per-corruption figures are confounded with class difficulty. `all`: every corruption
     on every image (11 x the cost); per-corruption accuracy over all images, common_acc their mean."""
 
-    def __init__(self, model: nn.Module, settings: Settings) -> None:
+    def __init__(self, model: nn.Module, settings: EvaluationSettings) -> None:
         rule = {"blocks": "contiguous blocks: image i of n gets corruption floor(11 i / n)",
                 "all": "all: each of the 11 corruptions on every image"}[settings.corruption_assignment]
         super().__init__("common", model, settings, {"corruptions": f"imagenet-c (11, {rule})",
@@ -155,7 +154,7 @@ class Common(Measurement):
         if self.settings.corruption_assignment == "all":
             return torch.stack([self._correct(x, y, idx, name) for name in CORRUPTIONS], 1)
         if self.settings.num_examples <= 0:
-            raise ValueError("the common measurement needs Settings.num_examples (the dataset size)")
+            raise ValueError("the common measurement needs EvaluationSettings.num_examples (the dataset size)")
         return self._correct(x, y, idx, None)
 
     def summarise(self, rows: Rows) -> dict:
@@ -191,11 +190,11 @@ def area(grid: list[float], accuracy: list[float]) -> float:
 class ExpectedLinf(Measurement):
     """Expected robustness: APGD-CE accuracy over a grid of Linf radii, summarised as the area / eps."""
 
-    def __init__(self, model: nn.Module, settings: Settings) -> None:
+    def __init__(self, model: nn.Module, settings: EvaluationSettings) -> None:
         eps = settings.eps["linf"]
         self.grid = eps_grid(eps, settings.grid_step)
-        self.attacks = [build_attack(settings.attack_config("Linf", e, "apgd"), model, "eval") for e in self.grid]
-        super().__init__("expected_linf", model, settings, {"algorithm": "apgd-ce", "norm": "Linf", "eps_max": eps,
+        self.attacks = [build_attack(settings.attack_config(Norm.LINF.value, e, "apgd"), model, "eval") for e in self.grid]
+        super().__init__("expected_linf", model, settings, {"algorithm": "apgd-ce", "norm": Norm.LINF.value, "eps_max": eps,
                                                             "grid": self.grid, "steps": settings.steps})
 
     def run(self, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
@@ -213,24 +212,24 @@ class ExpectedLinf(Measurement):
         return {"accuracy": {self.column: curve["area"]}, "expected_robustness": curve}
 
 
-MEASUREMENTS: Registry[Callable[[nn.Module, Settings], Measurement]] = Registry("measurement")
+MEASUREMENTS: Registry[Callable[[nn.Module, EvaluationSettings], Measurement]] = Registry("measurement")
 MEASUREMENTS.register("clean")(lambda model, settings: Measurement("clean", model, settings, {"perturbation": "none"}))
-for _name in NORM_OF:
+for _name in ADVERSARIAL_MEASUREMENTS:
     MEASUREMENTS.register(_name)(lambda model, settings, name=_name: Adversarial(name, model, settings))
 MEASUREMENTS.register("common")(Common)
 MEASUREMENTS.register("expected_linf")(ExpectedLinf)
 
 
-def check_settings(names: list[str], settings: Settings) -> None:
+def check_settings(names: list[str], settings: EvaluationSettings) -> None:
     """Every bad name or value as one ConfigError, before any model or data is touched."""
     for name in names:
         MEASUREMENTS.get(name)
-        if name in NORM_OF:
-            settings.attack_config(NORM_OF[name], settings.eps[name])  # the attack supports this norm
+        if name in ADVERSARIAL_MEASUREMENTS:
+            settings.attack_config(Norm.of_measurement(name).value, settings.eps[name])  # the attack supports this norm
     ATTACKS.get(settings.attack)
     check_choice("corruption_assignment", settings.corruption_assignment, CORRUPTION_ASSIGNMENTS)
 
 
-def build_measurements(names: list[str], model: nn.Module, settings: Settings) -> dict[str, Measurement]:
+def build_measurements(names: list[str], model: nn.Module, settings: EvaluationSettings) -> dict[str, Measurement]:
     check_settings(names, settings)
     return {name: MEASUREMENTS.get(name)(model, settings) for name in names}

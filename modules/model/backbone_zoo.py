@@ -104,21 +104,19 @@ def backbone_info(name: str) -> BackboneInfo | None:
     return BACKBONES.get(name) or _BY_PAPER_NAME.get(name)
 
 
-def to_app_name(name: str) -> str:
-    """Map a paper backbone name to the app's; names outside the study pass through."""
-    info = backbone_info(name)
-    return info.name if info else name
-
-
 def to_paper_name(name: str) -> str:
     info = backbone_info(name)
     return info.paper_name if info else name
 
 
 def default_batch_size(backbone: str, loss: str | None = None) -> int | None:
-    """The per-device batch the experiment configs use for `backbone`: its size class's default,
-    halved for TRADES (two forward passes per example); None for a backbone outside the study."""
+    """The per-device batch the experiment configs use for `backbone`: its size class's default times
+    the loss's `batch_factor` (TRADES: half, two forward passes per example); None for a backbone
+    outside the study."""
+    from modules.model.losses import LOSSES  # torch: only when a batch size is asked for
+
     info = backbone_info(backbone)
     if info is None:
         return None
-    return max(1, info.batch_size // 2) if loss == "trades" else info.batch_size
+    factor = LOSSES.get(loss).batch_factor if loss else 1.0
+    return max(1, int(info.batch_size * factor))

@@ -11,8 +11,9 @@ from lightning import LightningModule
 from torchmetrics.classification import MulticlassAccuracy
 
 from modules.attacks import AttackConfig, build_attack, check_training_attack
+from modules.attacks.factory import Attack
 from modules.model.backbones import create_classifier
-from modules.model.losses import Attack, build_loss
+from modules.model.losses import build_loss, settings_of
 from modules.model.optimizers import parameter_groups
 from modules.model.protocols import ProtocolOptions, apply_protocol, build_protocol, freeze_modes, head_parameters
 from modules.registry import ConfigError
@@ -27,7 +28,8 @@ class RobustFineTuneModule(LightningModule):
         num_classes: linked from the data module by the CLI.
         pretrained: fetch timm's pretrained weights (needs the network) or start from random.
         weights: a local weights file for the backbone (overrides `pretrained`).
-        loss: `ce`, `classic_at` or `trades`; `beta` weighs TRADES' KL term.
+        loss: `ce`, `classic_at` or `trades` (`modules/model/losses.py`).
+        loss_settings: each loss's own settings, by loss: `{trades: {beta: 6.0}}` (default: its defaults).
         attack: the training attack (default: the paper's APGD-CE, Linf, 4/255, 10 steps).
         eps_schedule: how the training eps grows to `attack.eps` over the epochs (`constant`, or
             `linear_warmup` with `t1`, `t2`: the follow-up paper's 0 -> 1 ramp between those epochs).
@@ -50,7 +52,7 @@ class RobustFineTuneModule(LightningModule):
         pretrained: bool = True,
         weights: str | None = None,
         loss: str = "trades",
-        beta: float = 1.0,
+        loss_settings: dict[str, dict[str, Any]] | None = None,
         attack: AttackConfig | None = None,
         eps_schedule: EpsSchedule | None = None,
         protocol: str = "full",
@@ -71,12 +73,13 @@ class RobustFineTuneModule(LightningModule):
         attack = AttackConfig(**attack) if isinstance(attack, dict) else attack or AttackConfig()
         check_training_attack(attack)
         # Names are checked before the (possibly large) backbone is built.
-        self.loss_fn = build_loss(loss, beta)
+        self.loss_fn = build_loss(loss, **settings_of(loss, loss_settings))
         self.protocol = build_protocol(protocol, ProtocolOptions(partial_blocks, partial_unit, lp_epochs))
         eps_schedule = EpsSchedule(**eps_schedule) if isinstance(eps_schedule, dict) else eps_schedule or EpsSchedule()
         self.save_hyperparameters(ignore=["attack", "eps_schedule"])
         self.hparams["attack"] = asdict(attack)
         self.hparams["eps_schedule"] = asdict(eps_schedule)
+        self.hparams["loss_settings"] = (loss_settings or {}) | {loss: self.loss_fn.settings()}
         self.attack_config = attack
         self.eps_schedule = eps_schedule
         self.model = create_classifier(backbone, num_classes, pretrained, weights)

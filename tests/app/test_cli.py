@@ -16,7 +16,7 @@ from lightning import Callback
 
 from app.__main__ import main
 from app.cli import run_cli
-from modules.callbacks.robustness import selection_score
+from modules.evaluation.summary import selection_score
 from modules.evaluation import MEASUREMENTS, Measurement
 
 QUICKSTART = "configs/quickstart.yaml"

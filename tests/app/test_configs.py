@@ -38,7 +38,7 @@ def test_protocol_config_resolves_to_the_paper_settings(capsys, monkeypatch, nam
                           "--data.root", str(tmp_path), "--model.loss", "trades")
     model = config["model"]["init_args"]
     assert (model["protocol"], model["lr_backbone"], model["lr_head"]) == (protocol, lr_backbone, lr_head)
-    assert model["betas"] == [0.9, 0.95] and model["loss"] == "trades" and model["beta"] == 1.0
+    assert model["betas"] == [0.9, 0.95] and model["loss"] == "trades" and model["loss_settings"] == {"trades": {"beta": 1.0}}
     assert model["attack"] == {"algorithm": "apgd", "norm": "Linf", "eps": pytest.approx(4 / 255), "steps": 10,
                                "step_size": None, "random_start": False, "restarts": 1, "queries": 5000, "seed": 0}
     assert model["eps_schedule"]["name"] == "constant"
@@ -54,7 +54,7 @@ def test_protocol_config_resolves_to_the_paper_settings(capsys, monkeypatch, nam
 
 def test_config_groups_compose(capsys, monkeypatch, tmp_path):
     config = print_config(capsys, monkeypatch, "--config", str(CONFIGS / "experiment" / "fft5.yaml"),
-                          "--config", str(CONFIGS / "backbone" / "robust_resnet50.yaml"),
+                          "--model.backbone", "robust_resnet50",
                           "--config", str(CONFIGS / "loss" / "classic_at.yaml"),
                           "--config", str(CONFIGS / "eps_schedule" / "linear_warmup.yaml"),
                           "--config", str(CONFIGS / "data" / "flowers-102.yaml"), "--data.root", str(tmp_path))
@@ -97,3 +97,56 @@ def test_batch_size_null_survives_another_dataset(capsys, monkeypatch, tmp_path)
     config = print_config(capsys, monkeypatch, "--config", str(CONFIGS / "experiment" / "fft50.yaml"),
                           "--data", "caltech101", "--data.root", str(tmp_path))
     assert config["data"]["init_args"]["batch_size"] is None
+
+
+SHIPPED = sorted(path for path in CONFIGS.rglob("*.yaml") if path.parent.name != "sweep")  # sweeps: test_sweep_plan
+
+
+def leaves(mapping: dict, prefix: str = "") -> dict[str, object]:
+    """`a.b.c` -> value for every leaf of a config file, its composition key left out."""
+    out: dict[str, object] = {}
+    for key, value in mapping.items():
+        if not prefix and key == "config":
+            continue
+        if isinstance(value, dict) and value:
+            out |= leaves(value, f"{prefix}{key}.")
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda path: str(path.relative_to(CONFIGS)))
+def test_every_shipped_config_parses_and_sets_what_it_says(capsys, monkeypatch, path, tmp_path):
+    """Each file, given last (a group after an experiment), parses, and each value it sets is in the
+    resolved configuration."""
+    whole = path.parent.name == "experiment" or path.name in ("quickstart.yaml", "study.yaml")
+    base = [] if whole else ["--config", str(CONFIGS / "experiment" / "fft5.yaml")]
+    config = print_config(capsys, monkeypatch, *base, "--config", str(path))
+    for dotted, value in leaves(yaml.safe_load(path.read_text())).items():
+        resolved = config
+        for part in dotted.split("."):
+            resolved = resolved[part]
+        if dotted.endswith("class_path"):
+            assert resolved.rsplit(".", 1)[-1] == value.rsplit(".", 1)[-1], dotted
+        else:
+            assert resolved == pytest.approx(value) if isinstance(value, float) else resolved == value, dotted
+
+
+def test_an_experiment_is_its_study_file_then_its_protocol(capsys, monkeypatch, tmp_path):
+    composed = print_config(capsys, monkeypatch, "--config", str(CONFIGS / "experiment" / "lp50.yaml"),
+                            "--data.root", str(tmp_path))
+    by_hand = print_config(capsys, monkeypatch, "--config", str(CONFIGS / "study.yaml"),
+                           "--config", str(CONFIGS / "protocol" / "lp50.yaml"), "--data.root", str(tmp_path))
+    assert composed == by_hand
+
+
+def test_a_config_that_lists_itself_or_a_missing_file_is_named(capsys, monkeypatch, tmp_path):
+    loop = tmp_path / "loop.yaml"
+    loop.write_text("config: [loop.yaml]\n")
+    missing = tmp_path / "missing.yaml"
+    missing.write_text("config: [../nowhere.yaml]\n")
+    for path, expected in ((loop, "lists itself under `config`"), (missing, "lists '../nowhere.yaml' under `config`")):
+        monkeypatch.setattr(sys, "argv", ["python -m app"])
+        assert run_cli(["fit", "--config", str(path), "--print_config"]) == 2
+        error = capsys.readouterr().err
+        assert expected in error and str(path) in error

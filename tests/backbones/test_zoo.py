@@ -6,7 +6,7 @@ import csv
 import json
 
 from app.__main__ import main
-from modules.model.backbone_zoo import BACKBONES, backbone_info, default_batch_size, to_app_name, to_paper_name
+from modules.model.backbone_zoo import BACKBONES, backbone_info, default_batch_size, to_paper_name
 
 
 def test_forty_backbones_five_robust():
@@ -32,7 +32,7 @@ def test_metadata_matches_the_paper_csv(paper_csv):
 
 
 def test_names_and_batch_sizes():
-    assert to_app_name("efficientnet-b0") == "tf_efficientnet_b0.in1k"
+    assert backbone_info("efficientnet-b0").name == "tf_efficientnet_b0.in1k"
     assert to_paper_name("convnext_base.clip_laion2b") == "CLIP-convnext_base_w-laion2B-s13B-b82K"
     assert backbone_info("mobilevit-small").timm_name == "mobilevit_s.cvnets_in1k"
     assert backbone_info("robust_resnet50").timm_name == "resnet50"

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from modules.evaluation.corruptions import CORRUPTIONS, corrupt, corrupt_batch, corruption_of
-from modules.evaluation import Settings, evaluate
+from modules.evaluation import EvaluationSettings, evaluate
 from modules.registry import ConfigError
 
 
@@ -76,7 +76,7 @@ def test_corruption_assignment_is_applied_and_recorded(model, assignment):
     from tests.measurements.conftest import make_data
 
     x, y = make_data(22)
-    settings = Settings(num_examples=22, corruption_assignment=assignment)
+    settings = EvaluationSettings(num_examples=22, corruption_assignment=assignment)
     report = evaluate(model, list(zip(x, y)), list(range(22)), ["common"], settings, torch.device("cpu"), 8)
     per = report["per_corruption"]
     assert report["settings"]["common"]["assignment"] == assignment and set(per) == set(CORRUPTIONS)

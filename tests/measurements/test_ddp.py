@@ -7,13 +7,13 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from modules.evaluation import Settings, evaluate
+from modules.evaluation import EvaluationSettings, evaluate
 
 NAMES = ["clean", "linf", "common", "expected_linf"]
 
 
-def settings() -> Settings:
-    return Settings(attack="apgd", eps={"linf": 4 / 255, "l2": 0.3, "l1": 3.0}, steps=3, num_examples=22,
+def settings() -> EvaluationSettings:
+    return EvaluationSettings(attack="apgd", eps={"linf": 4 / 255, "l2": 0.3, "l1": 3.0}, steps=3, num_examples=22,
                     grid_step=2 / 255)
 
 

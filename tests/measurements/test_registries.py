@@ -7,7 +7,7 @@ import torch
 
 from modules.attacks import ATTACKS, AttackConfig, build_attack
 from modules.attacks.norms import lp_norm
-from modules.evaluation import MEASUREMENTS, Settings, evaluate
+from modules.evaluation import MEASUREMENTS, EvaluationSettings, evaluate
 
 RADIUS = {"Linf": 8 / 255, "L2": 0.5, "L1": 5.0}
 ATTACK_CASES = [(name, norm, purpose) for name in ATTACKS for norm in ATTACKS.get(name).norms
@@ -34,7 +34,7 @@ def test_every_attack_stays_in_its_ball_and_leaves_the_model_as_it_was(model, da
 @pytest.mark.parametrize("name", list(MEASUREMENTS))
 def test_every_measurement_runs_and_summarises(model, data, name):
     x, y = data
-    settings = Settings(attack="apgd", eps={"linf": 4 / 255, "l2": 0.5, "l1": 4.0}, steps=3, num_examples=12,
+    settings = EvaluationSettings(attack="apgd", eps={"linf": 4 / 255, "l2": 0.5, "l1": 4.0}, steps=3, num_examples=12,
                         grid_step=2 / 255)
     report = evaluate(model, list(zip(x[:12], y[:12])), list(range(12)), [name], settings, torch.device("cpu"), 5)
     (column,) = report["accuracy"]

@@ -9,7 +9,7 @@ import torch
 
 from modules.callbacks.results import ResultsWriter
 from modules.callbacks.robustness import RobustnessCallback
-from modules.evaluation import Settings, evaluate
+from modules.evaluation import EvaluationSettings, evaluate
 from modules.evaluation.measurements import area, eps_grid
 from modules.registry import ConfigError
 
@@ -23,13 +23,13 @@ def test_results_json_has_every_field(tmp_path, model):
     callback = RobustnessCallback(test_measurements=["clean", "linf", "l2", "l1", "common"], test_attack="apgd",
                                   test_steps=2, l2_eps=0.3, l1_eps=3.0, expected_robustness=True, grid_step=2 / 255)
     callback.report["test"] = evaluate(model, list(zip(x, y)), list(range(22)), callback.test_measurements,
-                                       callback.settings("test", 22, Settings().precision, "32"), torch.device("cpu"), 8)
+                                       callback.settings("test", 22, EvaluationSettings().precision, "32"), torch.device("cpu"), 8)
     ckpt = tmp_path / "run" / "checkpoints" / "best.ckpt"
     ckpt.parent.mkdir(parents=True)
     trainer = SimpleNamespace(callbacks=[callback], callback_metrics={}, ckpt_path=str(ckpt), max_epochs=1, loggers=[],
                               precision="32-true", datamodule=SimpleNamespace(dataset_name="synthetic"),
                               strategy=SimpleNamespace(root_device=torch.device("cpu")), world_size=1)
-    module = SimpleNamespace(hparams=SimpleNamespace(backbone="tiny", loss="trades", protocol="full", beta=1.0,
+    module = SimpleNamespace(hparams=SimpleNamespace(backbone="tiny", loss="trades", protocol="full", loss_settings={"trades": {"beta": 1.0}},
                                                      attack={}))
     writer = ResultsWriter()
     writer.setup(trainer, module, "test")

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from app.report.names import MEASUREMENTS
+from modules.vocabulary import ACCURACY_COLUMNS
 
 
 def row(backbone: str, loss: str, dataset: str, accs: tuple[float, ...],
         protocol: str = "FFT (50 epochs)") -> dict[str, object]:
     """One results row with only the columns a CSV must have."""
-    return dict(zip(MEASUREMENTS, accs)) | {"backbone": backbone, "dataset": dataset,
+    return dict(zip(ACCURACY_COLUMNS, accs)) | {"backbone": backbone, "dataset": dataset,
                                             "loss_function": loss, "ft_strategy": protocol}
 
 

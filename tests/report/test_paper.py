@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 
 from app.commands.report import main
-from app.report.names import MEASUREMENTS, PAPER_COLUMNS
+from modules.vocabulary import ACCURACY_COLUMNS, PAPER_COLUMNS
 
 from report_helpers import write_run
 
-PROTOCOLS = {"FFT (50 epochs)", "FFT (5 epochs)", "LP (50 epochs)"}
+PROTOCOL_NAMES = {"FFT (50 epochs)", "FFT (5 epochs)", "LP (50 epochs)"}
 
 
 def test_structure_of_the_paper_report(paper_report, paper_csv):
@@ -20,7 +20,7 @@ def test_structure_of_the_paper_report(paper_report, paper_csv):
     assert len(results) == 1440
     assert results["backbone"].nunique() == 40
     assert results["dataset"].nunique() == 6
-    assert set(results["ft_strategy"]) == PROTOCOLS
+    assert set(results["ft_strategy"]) == PROTOCOL_NAMES
     assert set(results["loss_function"]) == {"TRADES", "Classic AT"}
     assert not results.isna().any().any()
     assert not results.duplicated(["backbone", "dataset", "loss_function", "ft_strategy"]).any()
@@ -29,7 +29,7 @@ def test_structure_of_the_paper_report(paper_report, paper_csv):
 
     rankings = pd.read_csv(out / "rankings.csv")
     assert list(rankings.columns) == ["protocol", "backbone", "loss", "borda", "rank"]
-    assert rankings.groupby("protocol").size().to_dict() == dict.fromkeys(PROTOCOLS, 80)
+    assert rankings.groupby("protocol").size().to_dict() == dict.fromkeys(PROTOCOL_NAMES, 80)
     # Every configuration gets 6 x 5 ranks between 1 and 80, so the totals add to 30 * (1 + ... + 80).
     assert rankings.groupby("protocol")["borda"].sum().tolist() == [30 * 80 * 81 / 2] * 3
     assert (rankings.groupby("protocol")["rank"].min() == 1).all()
@@ -39,7 +39,7 @@ def test_structure_of_the_paper_report(paper_report, paper_csv):
     assert pd.read_csv(out / "incomplete.csv").empty
 
     mac = pd.read_csv(out / "agreement_mac.csv")
-    assert set(mac["protocol"]) == PROTOCOLS and (mac["n"] == 480).all()
+    assert set(mac["protocol"]) == PROTOCOL_NAMES and (mac["n"] == 480).all()
     assert mac["mac"].between(0, 1).all()
     wins = pd.read_csv(out / "trades_vs_at.csv")
     assert (wins["trades_wins"] + wins["at_wins"] + wins["ties"]).tolist() == [
@@ -62,9 +62,9 @@ def test_report_output_is_valid_input(paper_report, tmp_path):
 
 def test_user_runs_are_placed_among_the_published(paper_csv, tmp_path, capsys):
     runs = tmp_path / "runs"
-    write_run(runs / "best", **dict.fromkeys(MEASUREMENTS, 1.0))  # convnext_tiny.fb_in1k, app names
+    write_run(runs / "best", **dict.fromkeys(ACCURACY_COLUMNS, 1.0))  # convnext_tiny.fb_in1k, app names
     write_run(runs / "worst", backbone="tf_efficientnet_b0.in1k", loss="classic_at", protocol="lp50",
-              dataset="caltech101", **dict.fromkeys(MEASUREMENTS, 0.0))
+              dataset="caltech101", **dict.fromkeys(ACCURACY_COLUMNS, 0.0))
     write_run(runs / "new", backbone="resnet18.a1_in1k", dataset="my-dataset")
     write_run(runs / "broken", status="failed")
     out = tmp_path / "report"
@@ -87,7 +87,7 @@ def test_user_runs_are_placed_among_the_published(paper_csv, tmp_path, capsys):
     assert "Your runs among the published results" in text and "Skipped inputs" in text
 
 
-@pytest.mark.parametrize("protocol", sorted(PROTOCOLS))
+@pytest.mark.parametrize("protocol", sorted(PROTOCOL_NAMES))
 def test_top_configuration_has_the_lowest_total(paper_report, protocol):
     report, _ = paper_report
     ranked = report.rankings[report.rankings["protocol"] == protocol]
@@ -99,12 +99,12 @@ def test_a_configuration_on_all_six_datasets_is_placed_in_its_protocols_ranking(
                 "uc-merced-land-use-dataset"]
     runs = tmp_path / "sweep"
     for dataset in datasets:  # a paper configuration run again, perfect everywhere: first of 81
-        write_run(runs / "fft50" / dataset, dataset=dataset, **dict.fromkeys(MEASUREMENTS, 1.0))
+        write_run(runs / "fft50" / dataset, dataset=dataset, **dict.fromkeys(ACCURACY_COLUMNS, 1.0))
     for dataset in datasets[:5]:  # five datasets only: not placed in the ranking
-        write_run(runs / "fft5" / dataset, dataset=dataset, protocol="fft5", **dict.fromkeys(MEASUREMENTS, 1.0))
+        write_run(runs / "fft5" / dataset, dataset=dataset, protocol="fft5", **dict.fromkeys(ACCURACY_COLUMNS, 1.0))
     for dataset in datasets:  # the worst possible: last
         write_run(runs / "lp50" / dataset, dataset=dataset, protocol="lp50", loss="classic_at",
-                  **dict.fromkeys(MEASUREMENTS, 0.0))
+                  **dict.fromkeys(ACCURACY_COLUMNS, 0.0))
     out = tmp_path / "report"
     assert main(["--results", str(runs), "--out", str(out)]) == 0  # the shipped paper results by default
     placed = pd.read_csv(out / "protocol_placements.csv").set_index("protocol")

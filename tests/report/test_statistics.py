@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from app.report.agreement import agreement, mean_absolute_correlation, spearman_matrix
-from app.report.names import MEASUREMENTS
+from modules.vocabulary import ACCURACY_COLUMNS
 from app.report.proxies import proxy_correlations
 from app.report.trades_vs_at import duels, per_backbone, win_counts
 
@@ -31,11 +31,11 @@ def test_spearman_and_mac():
     assert mean_absolute_correlation(matrix) == pytest.approx((6 * 1 + 4 * 0.8) / 10)
     correlations, mac = agreement(rows)
     assert mac.values.tolist() == [["FFT (50 epochs)", pytest.approx(0.92), 4]]
-    assert list(correlations["measurement"]) == list(MEASUREMENTS)
+    assert list(correlations["measurement"]) == list(ACCURACY_COLUMNS)
 
 
 def test_spearman_with_ties_uses_average_ranks():
-    rows = _table({m: [.1, .2, .3] for m in MEASUREMENTS}, ft_strategy="LP (50 epochs)")
+    rows = _table({m: [.1, .2, .3] for m in ACCURACY_COLUMNS}, ft_strategy="LP (50 epochs)")
     rows["Linf_acc"] = [.5, .5, .1]  # ranks (2.5, 2.5, 1) vs clean (1, 2, 3)
     # Pearson on ranks: deviations (-1, 0, 1) and (.5, .5, -1): -1.5 / sqrt(2 * 1.5) = -sqrt(3) / 2
     assert spearman_matrix(rows).loc["clean_acc", "Linf_acc"] == pytest.approx(-math.sqrt(3) / 2)
@@ -49,7 +49,7 @@ def _duel_rows() -> pd.DataFrame:
         (large, "large", "TRADES", [.9, .8, .1, .1, .5]),
         (large, "large", "Classic AT", [.8, .7, .2, .2, .5]),  # 2 wins each, 1 tie
     ]
-    return pd.DataFrame([dict(zip(MEASUREMENTS, accs)) | {
+    return pd.DataFrame([dict(zip(ACCURACY_COLUMNS, accs)) | {
         "backbone": b, "model_size": s, "loss_function": loss, "dataset": "d", "ft_strategy": "FFT (50 epochs)"}
         for b, s, loss, accs in records])
 
