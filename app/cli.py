@@ -25,8 +25,16 @@ from app.resume import AlreadyComplete, Checkpoint, Resume, prepare_fit, resolve
 from datamodules.base import ImageClassificationDataModule
 from datamodules.registry import DATAMODULES, class_path
 from modules import RobustFineTuneModule
-from modules.callbacks import (EffectiveBatchSize, FiniteLoss, Interruption, NonFiniteLossError, RandomState,
-                               ResultsWriter, RobustnessCallback, RunCheckpoint)
+from modules.callbacks import (
+    EffectiveBatchSize,
+    FiniteLoss,
+    Interruption,
+    NonFiniteLossError,
+    RandomState,
+    ResultsWriter,
+    RobustnessCallback,
+    RunCheckpoint,
+)
 from modules.registry import ConfigError
 
 
@@ -36,15 +44,27 @@ class RobustCLI(LightningCLI):
         parser.add_lightning_class_args(EffectiveBatchSize, "batching")
         parser.add_lightning_class_args(ResultsWriter, "results")
         parser.add_lightning_class_args(RunCheckpoint, "checkpoint")
-        parser.set_defaults({
-            "checkpoint.monitor": "val/selection_score", "checkpoint.mode": "max",
-            "checkpoint.filename": "best", "checkpoint.save_last": True,
-        })
-        parser.add_argument("--test_after_fit", type=bool, default=True,
-                            help="after fit, run the test measurements on the checkpoint test_checkpoint names")
-        parser.add_argument("--test_checkpoint", type=Literal["best", "last"], default="best",
-                            help="what test_after_fit measures: best (the highest sum of validation accuracies) "
-                                 "or last (the last epoch's weights, as the paper; the experiment configs)")
+        parser.set_defaults(
+            {
+                "checkpoint.monitor": "val/selection_score",
+                "checkpoint.mode": "max",
+                "checkpoint.filename": "best",
+                "checkpoint.save_last": True,
+            }
+        )
+        parser.add_argument(
+            "--test_after_fit",
+            type=bool,
+            default=True,
+            help="after fit, run the test measurements on the checkpoint test_checkpoint names",
+        )
+        parser.add_argument(
+            "--test_checkpoint",
+            type=Literal["best", "last"],
+            default="best",
+            help="what test_after_fit measures: best (the highest sum of validation accuracies) "
+            "or last (the last epoch's weights, as the paper; the experiment configs)",
+        )
         parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
 
     checkpoint: Checkpoint | None = None
@@ -70,7 +90,9 @@ class RobustCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         """Checks and defaults that need the whole configuration, before anything is built."""
         if self.subcommand == "test" and not self.config.test.get("ckpt_path"):
-            raise ConfigError("test needs a checkpoint: --ckpt_path PATH (e.g. runs/<name>/version_N/checkpoints/best.ckpt)")
+            raise ConfigError(
+                "test needs a checkpoint: --ckpt_path PATH (e.g. runs/<name>/version_N/checkpoints/best.ckpt)"
+            )
         self.resolve_batch_size()
         if self.subcommand == "fit":
             saved = yaml.safe_load(self._parser("fit").dump(self.config.fit, skip_none=False))
@@ -90,8 +112,10 @@ class RobustCLI(LightningCLI):
             backbone = model.init_args.get("backbone", "")
             data.init_args.batch_size = default_batch_size(backbone, model.init_args.get("loss"))
             if data.init_args.batch_size is None:
-                raise ConfigError(f"data.batch_size is null (the backbone's default), but {backbone!r} is not one of "
-                                  "the study's backbones: give --data.batch_size N")
+                raise ConfigError(
+                    f"data.batch_size is null (the backbone's default), but {backbone!r} is not one of "
+                    "the study's backbones: give --data.batch_size N"
+                )
 
     def instantiate_trainer(self, **kwargs):
         """The run's own callbacks first (Interruption writes its checkpoint before ResultsWriter
@@ -104,7 +128,9 @@ class RobustCLI(LightningCLI):
             self.trainer_defaults = self.trainer_defaults | {"callbacks": callbacks}
         configured = trainer_config.get("callbacks") or []
         configured = configured if isinstance(configured, list) else [configured]
-        trainer = super().instantiate_trainer(callbacks=[Interruption(), RandomState(), FiniteLoss(), *configured], **kwargs)
+        trainer = super().instantiate_trainer(
+            callbacks=[Interruption(), RandomState(), FiniteLoss(), *configured], **kwargs
+        )
         if self.resume is not None:
             for callback in trainer.callbacks:
                 if isinstance(callback, SaveConfigCallback):
@@ -143,8 +169,10 @@ def expand_dataset_names(argv: list[str]) -> list[str]:
     return out
 
 
-_BOILERPLATE = re.compile(r"Does not validate against any of the Union subtypes|^Subtypes:|^Errors:|"
-                          r"Expected a <class 'NoneType'>|^Given value")
+_BOILERPLATE = re.compile(
+    r"Does not validate against any of the Union subtypes|^Subtypes:|^Errors:|"
+    r"Expected a <class 'NoneType'>|^Given value"
+)
 
 
 def condense(error: ArgumentError) -> str:
@@ -156,7 +184,9 @@ def condense(error: ArgumentError) -> str:
     owner = re.search(r"class_path '([\w.]+)'", message)
     if bad and owner:
         module, _, name = owner.group(1).rpartition(".")
-        options = [p for p in inspect.signature(getattr(importlib.import_module(module), name)).parameters if p != "self"]
+        options = [
+            p for p in inspect.signature(getattr(importlib.import_module(module), name)).parameters if p != "self"
+        ]
         message += f"; valid options: {', '.join(options)}"
     return message
 
@@ -189,8 +219,10 @@ def run_cli(argv: list[str], callbacks: list[Callback] | tuple = (), run_folder:
                 parser_kwargs={"exit_on_error": False},
                 run_folder=run_folder,
                 trainer_defaults={
-                    "logger": {"class_path": "lightning.pytorch.loggers.TensorBoardLogger",
-                               "init_args": {"save_dir": "runs", "name": "default", "default_hp_metric": False}},
+                    "logger": {
+                        "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+                        "init_args": {"save_dir": "runs", "name": "default", "default_hp_metric": False},
+                    },
                     "callbacks": [RichProgressBar(), LearningRateMonitor(), *callbacks],
                 },
             )

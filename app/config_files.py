@@ -26,8 +26,9 @@ def composed(path: Path, chain: tuple[Path, ...] = ()) -> list[Path]:
         return [path]  # a YAML string, or a missing file: jsonargparse says what is wrong with it
     here = path.resolve()
     if here in chain:
-        raise ConfigError(f"config file {path} lists itself under `{KEY}`: "
-                          f"{' -> '.join(str(p) for p in (*chain, here))}")
+        raise ConfigError(
+            f"config file {path} lists itself under `{KEY}`: {' -> '.join(str(p) for p in (*chain, here))}"
+        )
     listed = (yaml.safe_load(path.read_text()) or {}).get(KEY, [])
     listed = [listed] if isinstance(listed, str) else listed
     if not isinstance(listed, list) or not all(isinstance(item, str) for item in listed):

@@ -23,9 +23,9 @@ from typing import Any
 import yaml
 from jsonargparse import Namespace
 
-from modules.runs import slurm_job_id
 from modules.model.export import read_lightning_checkpoint
 from modules.registry import ConfigError
+from modules.runs import slurm_job_id
 
 LAST = "last.ckpt"
 
@@ -45,8 +45,10 @@ def read_checkpoint(path: str | Path, resumable: bool) -> Checkpoint:
     app's `fit`, and with the training state (optimizer, loops) when it is to be resumed."""
     checkpoint = read_lightning_checkpoint(path, mmap=True)
     if resumable and not ("loops" in checkpoint and "optimizer_states" in checkpoint):
-        raise ConfigError(f"checkpoint {path} holds weights only, not the training state: it can be tested "
-                          "(`python -m app test`), not resumed")
+        raise ConfigError(
+            f"checkpoint {path} holds weights only, not the training state: it can be tested "
+            "(`python -m app test`), not resumed"
+        )
     return Checkpoint(Path(path), int(checkpoint.get("global_step", 0)))
 
 
@@ -54,16 +56,22 @@ def versioned_loggers(config: Namespace) -> list[Namespace]:
     """The configured loggers that keep runs in `<save_dir>/<name>/version_N` (TensorBoard, CSV)."""
     logger = config.get("trainer", Namespace()).get("logger")
     loggers = logger if isinstance(logger, list) else [logger]
-    return [entry for entry in loggers
-            if isinstance(entry, Namespace) and isinstance(entry.get("init_args"), Namespace) and "version" in entry.init_args]
+    return [
+        entry
+        for entry in loggers
+        if isinstance(entry, Namespace)
+        and isinstance(entry.get("init_args"), Namespace)
+        and "version" in entry.init_args
+    ]
 
 
 def logger_root(config: Namespace) -> Path:
     """`<save_dir>/<name>`: where the config's runs are (the first versioned logger's)."""
     loggers = versioned_loggers(config)
     if not loggers:
-        raise ConfigError("resuming needs a TensorBoardLogger or CSVLogger in trainer.logger (runs are "
-                          "`<save_dir>/<name>/version_N`)")
+        raise ConfigError(
+            "resuming needs a TensorBoardLogger or CSVLogger in trainer.logger (runs are `<save_dir>/<name>/version_N`)"
+        )
     args = loggers[0].init_args
     return Path(args.get("save_dir") or config.trainer.get("default_root_dir") or ".") / str(args.get("name") or "")
 
@@ -150,8 +158,9 @@ def resolve(config: Namespace, subcommand: str) -> Checkpoint | None:
     return read_checkpoint(config.ckpt_path, resumable=subcommand == "fit") if config.get("ckpt_path") else None
 
 
-def prepare_fit(config: Namespace, checkpoint: Checkpoint | None, dumped: dict[str, Any],
-                run: Path | None = None) -> Resume | None:
+def prepare_fit(
+    config: Namespace, checkpoint: Checkpoint | None, dumped: dict[str, Any], run: Path | None = None
+) -> Resume | None:
     """The run folder `fit` writes into, if not a new version, with the loggers pinned to it: the
     checkpoint's run (a checkpoint in `<run>/checkpoints/`), the `run` a caller names (the sweep;
     continued from its last.ckpt when there is one), or this SLURM job's run after a requeue.

@@ -41,21 +41,26 @@ def main() -> None:
     y = torch.tensor([int(dataset[i][1]) for i in range(n)])
     with torch.no_grad():
         clean = (model(x).argmax(1) == y).float().mean().item()
-    print(f"{n} test images, clean accuracy {clean:.4f}, Square {args.queries} queries, "
-          f"{torch.get_num_threads()} threads")
+    print(
+        f"{n} test images, clean accuracy {clean:.4f}, Square {args.queries} queries, {torch.get_num_threads()} threads"
+    )
     for name, norm in NORM_OF.items():
         ours = ours_autoattack(model, x, y, norm, eps[name], queries=args.queries)
         theirs = reference_autoattack(model, x, y, norm, eps[name], queries=args.queries)
         mine, their = ours.robust, theirs.robust
-        print(f"{norm} eps {eps[name]:.4g}: ours {mine.float().mean():.4f} ({ours.seconds:.1f} s), reference "
-              f"{their.float().mean():.4f} ({theirs.seconds:.1f} s), time ratio {ours.seconds / theirs.seconds:.2f}; "
-              f"robust for ours only {int((mine & ~their).sum())}, for the reference only {int((their & ~mine).sum())}")
+        print(
+            f"{norm} eps {eps[name]:.4g}: ours {mine.float().mean():.4f} ({ours.seconds:.1f} s), reference "
+            f"{their.float().mean():.4f} ({theirs.seconds:.1f} s), time ratio {ours.seconds / theirs.seconds:.2f}; "
+            f"robust for ours only {int((mine & ~their).sum())}, for the reference only {int((their & ~mine).sum())}"
+        )
         print(f"  broken by ours {ours.broken_by}")
         print(f"  by the reference {theirs.broken_by}")
         low = ours_autoattack(model, x, y, norm, eps[name], queries=args.queries, bf16=True)
-        print(f"  bf16: ours {low.robust.float().mean():.4f} ({low.seconds:.1f} s, time ratio bf16/fp32 "
-              f"{low.seconds / ours.seconds:.2f}), robust in bf16 but broken in fp32: "
-              f"{int((low.robust & ~mine).sum())}, broken by {low.broken_by}")
+        print(
+            f"  bf16: ours {low.robust.float().mean():.4f} ({low.seconds:.1f} s, time ratio bf16/fp32 "
+            f"{low.seconds / ours.seconds:.2f}), robust in bf16 but broken in fp32: "
+            f"{int((low.robust & ~mine).sum())}, broken by {low.broken_by}"
+        )
 
 
 if __name__ == "__main__":

@@ -22,9 +22,15 @@ from modules.model.backbone_zoo import BACKBONES  # noqa: E402
 from modules.model.backbones import create_classifier  # noqa: E402
 
 DEFAULT = [  # a few per size class
-    "mobilenetv3_large_100.ra_in1k", "deit_tiny_patch16_224.fb_in1k", "tf_efficientnet_b0.in1k",
-    "resnet50.a1_in1k", "convnext_tiny.fb_in1k", "vit_small_patch16_224.augreg_in1k",
-    "convnext_base.fb_in1k", "vit_base_patch16_224.augreg_in1k", "swin_base_patch4_window7_224.ms_in22k_ft_in1k",
+    "mobilenetv3_large_100.ra_in1k",
+    "deit_tiny_patch16_224.fb_in1k",
+    "tf_efficientnet_b0.in1k",
+    "resnet50.a1_in1k",
+    "convnext_tiny.fb_in1k",
+    "vit_small_patch16_224.augreg_in1k",
+    "convnext_base.fb_in1k",
+    "vit_base_patch16_224.augreg_in1k",
+    "swin_base_patch4_window7_224.ms_in22k_ft_in1k",
 ]
 
 
@@ -54,8 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     names = list(BACKBONES) if args.all else args.names or DEFAULT
     device = torch.device(args.device)
-    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads; batch 2 at 224x224, "
-          f"median of {args.repeats} forward+backward passes")
+    print(
+        f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads; batch 2 at 224x224, "
+        f"median of {args.repeats} forward+backward passes"
+    )
     print(f"{'backbone':<48} {'size':<7} {'params (M)':>10} {'fwd+bwd (s)':>12}")
     for name in names:
         params, seconds = measure(name, device, args.repeats)

@@ -48,8 +48,10 @@ def main() -> None:
         print(f"cache built once: {n} images in {build:.1f} s ({n / build:.0f} images/s, one process)")
         decoded = images_per_second(decode, args.epochs)
         from_cache = images_per_second(cached, args.epochs)
-        print(f"train loader, 224x224, per worker: decoding the files {decoded:.0f} images/s, "
-              f"from the cache {from_cache:.0f} images/s ({from_cache / decoded:.1f}x)")
+        print(
+            f"train loader, 224x224, per worker: decoding the files {decoded:.0f} images/s, "
+            f"from the cache {from_cache:.0f} images/s ({from_cache / decoded:.1f}x)"
+        )
 
 
 if __name__ == "__main__":

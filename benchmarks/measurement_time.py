@@ -35,8 +35,11 @@ def load_run(config_path: str, ckpt: str) -> tuple[nn.Module, object, dict[str, 
     data.setup("test")
     model = RobustFineTuneModule.load_from_checkpoint(ckpt, map_location="cpu").model.eval()
     robustness = config.get("robustness", {})
-    eps = {"linf": robustness.get("linf_eps", 4 / 255), "l2": robustness.get("l2_eps", 2.0),
-           "l1": robustness.get("l1_eps", 75.0)}
+    eps = {
+        "linf": robustness.get("linf_eps", 4 / 255),
+        "l2": robustness.get("l2_eps", 2.0),
+        "l1": robustness.get("l1_eps", 75.0),
+    }
     return model, data.datasets["test"], eps
 
 
@@ -52,15 +55,24 @@ def main() -> None:
 
     model, dataset, eps = load_run(args.config, args.ckpt)
     indices = list(range(min(args.images, len(dataset))))
-    print(f"{len(indices)} test images of {len(dataset)}, attack {args.attack} in {args.precision}, eps {eps}, "
-          f"{torch.get_num_threads()} threads")
-    settings = EvaluationSettings(attack=args.attack, eps=eps, num_examples=len(dataset), precision_name=args.precision,
-                        precision=autocast("cpu", args.precision))
+    print(
+        f"{len(indices)} test images of {len(dataset)}, attack {args.attack} in {args.precision}, eps {eps}, "
+        f"{torch.get_num_threads()} threads"
+    )
+    settings = EvaluationSettings(
+        attack=args.attack,
+        eps=eps,
+        num_examples=len(dataset),
+        precision_name=args.precision,
+        precision=autocast("cpu", args.precision),
+    )
     report = evaluate(model, dataset, indices, args.measurements, settings, torch.device("cpu"))
     for name, seconds in report["seconds"].items():
         column = f"{name}_acc"
-        print(f"{name:>7}: accuracy {report['accuracy'][column]:.3f}  {seconds:8.1f} s  "
-              f"({seconds / len(indices):.3f} s/image)")
+        print(
+            f"{name:>7}: accuracy {report['accuracy'][column]:.3f}  {seconds:8.1f} s  "
+            f"({seconds / len(indices):.3f} s/image)"
+        )
 
 
 if __name__ == "__main__":

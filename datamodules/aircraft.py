@@ -22,12 +22,15 @@ from datamodules.registry import register_dataset
 @register_dataset("fgvc-aircraft-2013b")
 class AircraftDataModule(FileImageDataModule):
     layout_markers: ClassVar[tuple[str, ...]] = ("data/variants.txt",)
-    layout_help: ClassVar[str] = ("fgvc-aircraft-2013b/data/{variants.txt, images_variant_{train,val,test}.txt, "
-                                  "images/<id>.jpg}")
+    layout_help: ClassVar[str] = (
+        "fgvc-aircraft-2013b/data/{variants.txt, images_variant_{train,val,test}.txt, images/<id>.jpg}"
+    )
     resources: ClassVar[tuple[Resource, ...]] = (
         # no checksum is published (torchvision pins none either); give one with `checksums`
-        Resource("https://www.robots.ox.ac.uk/~vgg/data/fgvc-aircraft/archives/fgvc-aircraft-2013b.tar.gz",
-                 "fgvc-aircraft-2013b.tar.gz"),
+        Resource(
+            "https://www.robots.ox.ac.uk/~vgg/data/fgvc-aircraft/archives/fgvc-aircraft-2013b.tar.gz",
+            "fgvc-aircraft-2013b.tar.gz",
+        ),
     )
 
     def read_index(self, folder: Path, marker: str) -> DatasetIndex:
@@ -41,7 +44,9 @@ class AircraftDataModule(FileImageDataModule):
             for number, line in enumerate(read_lines(path, f"{split} split file"), 1):
                 image_id, _, variant = line.partition(" ")
                 if variant not in label_of:
-                    raise DatasetFileError(f"{path}, line {number}: variant {variant!r} is not in {data / 'variants.txt'}")
+                    raise DatasetFileError(
+                        f"{path}, line {number}: variant {variant!r} is not in {data / 'variants.txt'}"
+                    )
                 items.append(data / "images" / f"{image_id}.jpg")
                 labels.append(label_of[variant])
             splits[split] = np.arange(start, len(items))

@@ -56,14 +56,21 @@ class DatasetIndex:
         elif given == set(SPLITS):
             splits = dict(self.splits)
         else:
-            raise ValueError(f"a dataset index has splits {sorted(given)}; expected all, trainval+test or train+val+test")
+            raise ValueError(
+                f"a dataset index has splits {sorted(given)}; expected all, trainval+test or train+val+test"
+            )
         splits["test"] = cut_test(splits["test"], self.labels)
         return splits
 
 
 class IndexedImages(Dataset):
-    def __init__(self, load: Callable[[Hashable], torch.Tensor], items: Sequence[Hashable], labels: np.ndarray,
-                 transform: Callable[[torch.Tensor], torch.Tensor]) -> None:
+    def __init__(
+        self,
+        load: Callable[[Hashable], torch.Tensor],
+        items: Sequence[Hashable],
+        labels: np.ndarray,
+        transform: Callable[[torch.Tensor], torch.Tensor],
+    ) -> None:
         self.load, self.items, self.labels, self.transform = load, items, labels, transform
 
     def __len__(self) -> int:
@@ -94,8 +101,15 @@ class ImageClassificationDataModule(LightningDataModule):
 
     dataset_name: ClassVar[str] = ""
 
-    def __init__(self, root: str | None = None, image_size: int = 224, batch_size: int | None = 64,
-                 eval_batch_size: int | None = None, num_workers: int = 4, augment: bool = True) -> None:
+    def __init__(
+        self,
+        root: str | None = None,
+        image_size: int = 224,
+        batch_size: int | None = 64,
+        eval_batch_size: int | None = None,
+        num_workers: int = 4,
+        augment: bool = True,
+    ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.root, self.image_size, self.batch_size = root, image_size, batch_size
@@ -144,18 +158,29 @@ class ImageClassificationDataModule(LightningDataModule):
         index = self.index
         for name, positions in self.split_positions().items():
             items = [index.items[p] for p in positions]
-            self.datasets[name] = IndexedImages(self.load_image, items, index.labels[positions], self.transform(name == "train"))
+            self.datasets[name] = IndexedImages(
+                self.load_image, items, index.labels[positions], self.transform(name == "train")
+            )
 
     def _loader(self, split: str) -> DataLoader:
-        if self.batch_size is None:  # `batch_size: null` = the backbone's default, resolved by the CLI for study backbones
-            raise ConfigError("data batch_size is not set: give --data.batch_size N (null means the backbone's default, known only for the study's backbones)")
+        if (
+            self.batch_size is None
+        ):  # `batch_size: null` = the backbone's default, resolved by the CLI for study backbones
+            raise ConfigError(
+                "data batch_size is not set: give --data.batch_size N (null means the backbone's default, "
+                "known only for the study's backbones)"
+            )
         self.setup()
         seed = global_seed()
         sampler = self._train_sampler(seed) if split == "train" else None
         return DataLoader(
-            self.datasets[split], batch_size=self.batch_size if split == "train" else self.eval_batch_size,
-            sampler=sampler, num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
-            pin_memory=torch.cuda.is_available(), drop_last=False,
+            self.datasets[split],
+            batch_size=self.batch_size if split == "train" else self.eval_batch_size,
+            sampler=sampler,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+            drop_last=False,
             # the loader's own seed draw leaves the global random state alone (a resumed run replays it)
             generator=torch.Generator().manual_seed(seed),
         )
@@ -170,8 +195,10 @@ class ImageClassificationDataModule(LightningDataModule):
                 sampler.start_at(resume["epoch"], resume["batches"], self.batch_size)
             else:
                 sampler.set_epoch(resume["epoch"])
-                rank_zero_warn(f"the checkpoint's train order was drawn with seed {resume['seed']} on {resume['world_size']} "
-                               f"device(s), this run has seed {seed} on {world}: the interrupted epoch starts over")
+                rank_zero_warn(
+                    f"the checkpoint's train order was drawn with seed {resume['seed']} on {resume['world_size']} "
+                    f"device(s), this run has seed {seed} on {world}: the interrupted epoch starts over"
+                )
         return sampler
 
     def state_dict(self) -> dict[str, Any]:
@@ -183,8 +210,14 @@ class ImageClassificationDataModule(LightningDataModule):
         batches = loop.epoch_loop.batch_progress.current.processed
         if batches >= trainer.num_training_batches:  # the epoch is over: the next one starts at its beginning
             batches = 0
-        return {"train_sampler": {"epoch": loop.epoch_progress.current.processed, "batches": batches,
-                                  "seed": global_seed(), "world_size": trainer.world_size}}
+        return {
+            "train_sampler": {
+                "epoch": loop.epoch_progress.current.processed,
+                "batches": batches,
+                "seed": global_seed(),
+                "world_size": trainer.world_size,
+            }
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._resume = state.get("train_sampler")

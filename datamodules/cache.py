@@ -66,8 +66,14 @@ class ImageCache:
         return torch.from_numpy(np.array(self.array[i]))
 
     @classmethod
-    def build(cls, path: Path, items: Sequence[Hashable], read: Callable[[Hashable], torch.Tensor], size: int,
-              num_workers: int = 0) -> ImageCache:
+    def build(
+        cls,
+        path: Path,
+        items: Sequence[Hashable],
+        read: Callable[[Hashable], torch.Tensor],
+        size: int,
+        num_workers: int = 0,
+    ) -> ImageCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
         bad: dict[int, str] = {}

@@ -21,6 +21,10 @@ class Caltech101DataModule(ImageFolderDataModule):
     split_layout: ClassVar[bool] = False
     resources: ClassVar[tuple[Resource, ...]] = (
         # md5 as pinned by torchvision's Caltech101
-        Resource("https://data.caltech.edu/records/mzrjq-6wc02/files/caltech-101.zip?download=1", "caltech-101.zip",
-                 "md5:3138e1922a9193bfa496528edbbc45d0", nested=("caltech-101/101_ObjectCategories.tar.gz",)),
+        Resource(
+            "https://data.caltech.edu/records/mzrjq-6wc02/files/caltech-101.zip?download=1",
+            "caltech-101.zip",
+            "md5:3138e1922a9193bfa496528edbbc45d0",
+            nested=("caltech-101/101_ObjectCategories.tar.gz",),
+        ),
     )

@@ -42,12 +42,14 @@ class CarsDataModule(FileImageDataModule):
         "either the original devkit layout (cars_train/, cars_test/, devkit/cars_meta.mat, "
         "devkit/cars_train_annos.mat, cars_test_annos_withlabels.mat) or the Kaggle "
         "'stanford-car-dataset-by-classes-folder' layout (names.csv, anno_train.csv, anno_test.csv, "
-        "car_data/car_data/{train,test}/<class>/*.jpg)")
+        "car_data/car_data/{train,test}/<class>/*.jpg)"
+    )
     no_download_help: ClassVar[str] = (
         "Stanford Cars is no longer downloadable from its publisher (ai.stanford.edu). Get the original files "
         "(cars_train.tgz, cars_test.tgz, car_devkit.tgz and cars_test_annos_withlabels.mat; mirrored on Kaggle as "
         "'jessicali9530/stanford-cars-dataset' and elsewhere) or the Kaggle 'jutrera/stanford-car-dataset-by-classes-"
-        "folder' copy, and put them under the root as " + layout_help.split("either ", 1)[1] + ".")
+        "folder' copy, and put them under the root as " + layout_help.split("either ", 1)[1] + "."
+    )
 
     def read_index(self, folder: Path, marker: str) -> DatasetIndex:
         return self._read_devkit(folder) if marker == DEVKIT else self._read_kaggle(folder)
@@ -55,16 +57,28 @@ class CarsDataModule(FileImageDataModule):
     def _read_devkit(self, folder: Path) -> DatasetIndex:
         meta = folder / DEVKIT
         class_names = [str(name) for name in np.atleast_1d(load_mat(meta, "class list", "class_names")["class_names"])]
-        test_annos = next((p for p in (folder / "cars_test_annos_withlabels.mat",
-                                       folder / "devkit" / "cars_test_annos_withlabels.mat") if p.exists()),
-                          folder / "cars_test_annos_withlabels.mat")
+        test_annos = next(
+            (
+                p
+                for p in (
+                    folder / "cars_test_annos_withlabels.mat",
+                    folder / "devkit" / "cars_test_annos_withlabels.mat",
+                )
+                if p.exists()
+            ),
+            folder / "cars_test_annos_withlabels.mat",
+        )
         items, labels, splits = [], [], {}
-        for split, annos, images in (("trainval", folder / "devkit" / "cars_train_annos.mat", folder / "cars_train"),
-                                     ("test", test_annos, folder / "cars_test")):
+        for split, annos, images in (
+            ("trainval", folder / "devkit" / "cars_train_annos.mat", folder / "cars_train"),
+            ("test", test_annos, folder / "cars_test"),
+        ):
             table = np.atleast_1d(load_mat(annos, f"{split} annotation file", "annotations")["annotations"])
             if table.dtype.names is None or not {"fname", "class"} <= set(table.dtype.names):
-                raise DatasetFileError(f"{annos}: `annotations` lacks the fields fname and class "
-                                       "(cars_test_annos.mat has no labels: use cars_test_annos_withlabels.mat)")
+                raise DatasetFileError(
+                    f"{annos}: `annotations` lacks the fields fname and class "
+                    "(cars_test_annos.mat has no labels: use cars_test_annos_withlabels.mat)"
+                )
             images = _nested(require(images, f"{split} image folder"))
             start = len(items)
             items += [images / str(name) for name in table["fname"]]
@@ -76,13 +90,19 @@ class CarsDataModule(FileImageDataModule):
         names_path = folder / KAGGLE
         with open(names_path, newline="", encoding="utf-8") as handle:
             class_names = [row[0].strip() for row in csv.reader(handle) if row]
-        images_root = next((c for c in (folder / "car_data" / "car_data", folder / "car_data", folder)
-                            if (c / "train").is_dir()), folder / "car_data" / "car_data")
+        images_root = next(
+            (c for c in (folder / "car_data" / "car_data", folder / "car_data", folder) if (c / "train").is_dir()),
+            folder / "car_data" / "car_data",
+        )
         items, labels, splits = [], [], {}
         for split, name in (("trainval", "train"), ("test", "test")):
             split_dir = require(images_root / name, f"{name} image folder")
-            where = {p.name: p for class_dir in sorted(split_dir.iterdir()) if class_dir.is_dir()
-                     for p in image_files(class_dir)}
+            where = {
+                p.name: p
+                for class_dir in sorted(split_dir.iterdir())
+                if class_dir.is_dir()
+                for p in image_files(class_dir)
+            }
             annos = require(folder / f"anno_{name}.csv", f"{name} annotation file")
             start = len(items)
             with open(annos, newline="", encoding="utf-8") as handle:
@@ -92,16 +112,21 @@ class CarsDataModule(FileImageDataModule):
                     if len(row) != 6 or not row[5].strip().isdigit():
                         raise DatasetFileError(f"{annos}, line {number}: expected 'fname,x1,y1,x2,y2,class', got {row}")
                     if row[0] not in where:
-                        raise DatasetFileError(f"{annos}, line {number}: image {row[0]} is in no class folder of {split_dir}")
+                        raise DatasetFileError(
+                            f"{annos}, line {number}: image {row[0]} is in no class folder of {split_dir}"
+                        )
                     items.append(where[row[0]])
                     labels.append(int(row[5]) - 1)
             splits[split] = np.arange(start, len(items))
         return self._checked(class_names, items, labels, splits, names_path)
 
     @staticmethod
-    def _checked(class_names: list[str], items: list[Path], labels: list[int], splits: dict[str, np.ndarray],
-                 class_file: Path) -> DatasetIndex:
+    def _checked(
+        class_names: list[str], items: list[Path], labels: list[int], splits: dict[str, np.ndarray], class_file: Path
+    ) -> DatasetIndex:
         array = np.array(labels, dtype=np.int64)
         if len(array) and (array.min() < 0 or array.max() >= len(class_names)):
-            raise DatasetFileError(f"class ids run to {array.max() + 1} but {class_file} names {len(class_names)} classes")
+            raise DatasetFileError(
+                f"class ids run to {array.max() + 1} but {class_file} names {len(class_names)} classes"
+            )
         return DatasetIndex(class_names, items, array, splits)

@@ -19,8 +19,15 @@ from datamodules.registry import register_dataset
 
 @register_dataset("digits")
 class DigitsDataModule(ImageClassificationDataModule):
-    def __init__(self, root: str | None = None, image_size: int = 32, batch_size: int | None = 64,
-                 eval_batch_size: int | None = None, num_workers: int = 0, augment: bool = True) -> None:
+    def __init__(
+        self,
+        root: str | None = None,
+        image_size: int = 32,
+        batch_size: int | None = 64,
+        eval_batch_size: int | None = None,
+        num_workers: int = 0,
+        augment: bool = True,
+    ) -> None:
         super().__init__(root, image_size, batch_size, eval_batch_size, num_workers, augment)
         self._images: torch.Tensor | None = None
 
@@ -29,8 +36,9 @@ class DigitsDataModule(ImageClassificationDataModule):
         grey = torch.from_numpy(np.rint(digits.images * 255 / 16).astype(np.uint8))
         self._images = grey.unsqueeze(1).expand(-1, 3, -1, -1).contiguous()
         labels = digits.target.astype(np.int64)
-        return DatasetIndex([str(d) for d in range(10)], list(range(len(labels))), labels,
-                            {"all": np.arange(len(labels))})
+        return DatasetIndex(
+            [str(d) for d in range(10)], list(range(len(labels))), labels, {"all": np.arange(len(labels))}
+        )
 
     def load_image(self, item: Hashable) -> torch.Tensor:
         if self._images is None:

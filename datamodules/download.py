@@ -56,21 +56,32 @@ def file_digest(path: Path, algorithm: str) -> str:
 def verify_checksum(path: Path, checksum: str | None, url: str = "") -> None:
     """Raise DownloadError if `path` does not match `checksum`; with no checksum, log its sha256."""
     if checksum is None:
-        log.warning("no checksum known for %s (sha256 %s); pass one in `checksums` to verify it",
-                    path, file_digest(path, "sha256"))
+        log.warning(
+            "no checksum known for %s (sha256 %s); pass one in `checksums` to verify it",
+            path,
+            file_digest(path, "sha256"),
+        )
         return
     algorithm, _, expected = checksum.partition(":")
     if algorithm not in ("md5", "sha256") or not expected:
         raise ConfigError(f"checksum {checksum!r} for {path.name}: expected 'md5:<hex>' or 'sha256:<hex>'")
     actual = file_digest(path, algorithm)
     if actual.lower() != expected.lower():
-        raise DownloadError(f"checksum mismatch for {path} (from {url or 'a local file'}): {algorithm} is {actual}, "
-                            f"expected {expected}; the file was removed, run again to download it afresh")
+        raise DownloadError(
+            f"checksum mismatch for {path} (from {url or 'a local file'}): {algorithm} is {actual}, "
+            f"expected {expected}; the file was removed, run again to download it afresh"
+        )
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                    TimeRemainingColumn(), transient=True)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+    )
 
 
 def _fetch(url: str, part: Path, timeout: float) -> None:
@@ -112,8 +123,9 @@ def download(url: str, dest: Path, checksum: str | None = None, retries: int = 3
             failure: BaseException = error
         log.warning("download of %s interrupted (%s); attempt %d of %d", url, failure, attempt + 1, retries + 1)
     else:
-        raise DownloadError(f"could not download {url} to {dest}: {failure}; the partial file {part} is kept, "
-                            "run again to resume")
+        raise DownloadError(
+            f"could not download {url} to {dest}: {failure}; the partial file {part} is kept, run again to resume"
+        )
     try:
         verify_checksum(part, checksum, url)
     except DownloadError:

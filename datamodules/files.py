@@ -90,8 +90,11 @@ def load_mat(path: Path, what: str, *keys: str) -> dict:
 
 def image_files(folder: Path) -> list[Path]:
     """The image files directly in `folder`, sorted by name (stable across machines)."""
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-                  and not p.name.startswith("."))
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+    )
 
 
 def locate(root: Path, markers: Iterable[str], depth: int = 3) -> tuple[Path, str] | None:
@@ -102,6 +105,7 @@ def locate(root: Path, markers: Iterable[str], depth: int = 3) -> tuple[Path, st
             for marker in markers:
                 if (folder / marker).exists():
                     return folder, marker
-        level = sorted(child for folder in level for child in folder.iterdir()
-                       if child.is_dir() and not child.name.startswith("."))
+        level = sorted(
+            child for folder in level for child in folder.iterdir() if child.is_dir() and not child.name.startswith(".")
+        )
     return None

@@ -40,8 +40,10 @@ class FlowersDataModule(FileImageDataModule):
         for split, key in SET_KEYS.items():
             numbers = np.atleast_1d(setid[key]).astype(np.int64)
             if numbers.min() < 1 or numbers.max() > len(labels):
-                raise DatasetFileError(f"{setid_path}: {key} holds image numbers outside 1..{len(labels)} "
-                                       f"(the number of labels in {labels_path})")
+                raise DatasetFileError(
+                    f"{setid_path}: {key} holds image numbers outside 1..{len(labels)} "
+                    f"(the number of labels in {labels_path})"
+                )
             splits[split] = numbers - 1
         items = [folder / "jpg" / f"image_{n:05d}.jpg" for n in range(1, len(labels) + 1)]
         class_names = [str(k) for k in range(1, int(labels.max()) + 2)]

@@ -49,11 +49,21 @@ class FileImageDataModule(ImageClassificationDataModule):
     resources: ClassVar[tuple[Resource, ...]] = ()
     no_download_help: ClassVar[str] = ""
 
-    def __init__(self, root: str | None = None, image_size: int = 224, batch_size: int | None = 64,
-                 eval_batch_size: int | None = None, num_workers: int = 4, augment: bool = True,
-                 download: bool = True, checksums: dict[str, str] | None = None, verify_images: bool = True,
-                 on_bad_image: Literal["error", "skip"] = "error", cache: bool = False,
-                 cache_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        root: str | None = None,
+        image_size: int = 224,
+        batch_size: int | None = 64,
+        eval_batch_size: int | None = None,
+        num_workers: int = 4,
+        augment: bool = True,
+        download: bool = True,
+        checksums: dict[str, str] | None = None,
+        verify_images: bool = True,
+        on_bad_image: Literal["error", "skip"] = "error",
+        cache: bool = False,
+        cache_dir: str | None = None,
+    ) -> None:
         super().__init__(root, image_size, batch_size, eval_batch_size, num_workers, augment)
         self.download, self.checksums = download, checksums
         self.verify_images, self.on_bad_image = verify_images, on_bad_image
@@ -71,8 +81,7 @@ class FileImageDataModule(ImageClassificationDataModule):
     @property
     def root_path(self) -> Path:
         if not self.root:
-            raise ConfigError(f"{self.dataset_name or type(self).__name__}: set the dataset folder "
-                              "(`--data.root DIR`)")
+            raise ConfigError(f"{self.dataset_name or type(self).__name__}: set the dataset folder (`--data.root DIR`)")
         return Path(self.root).expanduser()
 
     def find_layout(self) -> tuple[Path, str]:
@@ -99,11 +108,15 @@ class FileImageDataModule(ImageClassificationDataModule):
         root = self.root_path
         if not (root.is_dir() and locate(root, self.layout_markers) is not None):
             if not self.resources:
-                raise ConfigError(f"no {self.dataset_name} dataset under {root} and no public archive to download. "
-                                  f"{self.no_download_help}")
+                raise ConfigError(
+                    f"no {self.dataset_name} dataset under {root} and no public archive to download. "
+                    f"{self.no_download_help}"
+                )
             if not self.download:
-                raise DatasetFileError(f"no {self.dataset_name} dataset under {root} (expected "
-                                       f"{self.describe_layout()}); set `download: true` to fetch the official archives")
+                raise DatasetFileError(
+                    f"no {self.dataset_name} dataset under {root} (expected "
+                    f"{self.describe_layout()}); set `download: true` to fetch the official archives"
+                )
             log.info("downloading %s into %s", self.dataset_name, root)
             fetch_resources(self.resources, root, self.checksums)
             self.find_layout()  # the archives did hold the layout
@@ -159,8 +172,10 @@ class FileImageDataModule(ImageClassificationDataModule):
             listing = "\n  ".join(self._bad[i] for i in sorted(self._bad)[:20])
             more = f"\n  ... and {len(self._bad) - 20} more" if len(self._bad) > 20 else ""
             if self.on_bad_image == "error":
-                raise BadImageError(f"{len(self._bad)} unreadable image(s) in {self.root_path}:\n  {listing}{more}\n"
-                                    "replace them, or set `on_bad_image: skip` to train without them")
+                raise BadImageError(
+                    f"{len(self._bad)} unreadable image(s) in {self.root_path}:\n  {listing}{more}\n"
+                    "replace them, or set `on_bad_image: skip` to train without them"
+                )
             log.warning("skipping %d unreadable image(s):\n  %s%s", len(self._bad), listing, more)
             bad = np.array(sorted(self._bad))
             splits = {name: positions[~np.isin(positions, bad)] for name, positions in splits.items()}

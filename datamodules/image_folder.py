@@ -50,7 +50,9 @@ def index_class_folders(split_folders: dict[str, Path], excluded: tuple[str, ...
 
 @register_dataset("image-folder")
 class ImageFolderDataModule(FileImageDataModule):
-    layout_help: ClassVar[str] = "<root>/{train,val,test}/<class>/*.jpg, <root>/{train,test}/<class>/*.jpg or <root>/<class>/*.jpg"
+    layout_help: ClassVar[str] = (
+        "<root>/{train,val,test}/<class>/*.jpg, <root>/{train,test}/<class>/*.jpg or <root>/<class>/*.jpg"
+    )
     excluded_classes: ClassVar[tuple[str, ...]] = ()
     split_layout: ClassVar[bool] = True  # look for train/val/test folders first
 

@@ -38,13 +38,15 @@ class PetsDataModule(FileImageDataModule):
             for number, line in enumerate(read_lines(path, f"{split} split file"), 1):
                 fields = line.split()
                 if len(fields) != 4 or not fields[1].isdigit():
-                    raise DatasetFileError(f"{path}, line {number}: expected '<image> <class id> <species> <breed id>', "
-                                           f"got {line!r}")
+                    raise DatasetFileError(
+                        f"{path}, line {number}: expected '<image> <class id> <species> <breed id>', got {line!r}"
+                    )
                 image, class_id = fields[0], int(fields[1])
                 breed = image.rsplit("_", 1)[0]
                 if names.setdefault(class_id, breed) != breed:
-                    raise DatasetFileError(f"{path}, line {number}: class {class_id} is {names[class_id]!r} elsewhere, "
-                                           f"{breed!r} here")
+                    raise DatasetFileError(
+                        f"{path}, line {number}: class {class_id} is {names[class_id]!r} elsewhere, {breed!r} here"
+                    )
                 items.append(folder / "images" / f"{image}.jpg")
                 labels.append(class_id - 1)
             splits[split] = np.arange(start, len(items))

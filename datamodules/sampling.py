@@ -11,6 +11,7 @@ where a run was resumed.
 from __future__ import annotations
 
 from collections.abc import Iterator
+
 from torch.utils.data import Dataset, DistributedSampler
 
 _MIX = 0x9E3779B97F4A7C15  # odd 64-bit constant (golden ratio): spreads (seed, epoch, index) apart

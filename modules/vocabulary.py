@@ -47,13 +47,27 @@ COST_COLUMNS: tuple[str, ...] = ("device", "device_hours")  # from a run's resul
 
 # The columns of paper_results.csv, in its order (after its unnamed index column).
 METADATA_COLUMNS: tuple[str, ...] = (
-    "model_size", "pre_training_dataset", "pre_training_strategy",
-    "volume_pre_training_data", "backbone_name", "model_type",
+    "model_size",
+    "pre_training_dataset",
+    "pre_training_strategy",
+    "volume_pre_training_data",
+    "backbone_name",
+    "model_type",
 )
 PAPER_COLUMNS: tuple[str, ...] = (
-    *ACCURACY_COLUMNS, "sum", "geom", "model_size", "backbone", "dataset", "loss_function",
-    "pre_training_dataset", "pre_training_strategy", "volume_pre_training_data",
-    "backbone_name", "model_type", "ft_strategy",
+    *ACCURACY_COLUMNS,
+    "sum",
+    "geom",
+    "model_size",
+    "backbone",
+    "dataset",
+    "loss_function",
+    "pre_training_dataset",
+    "pre_training_strategy",
+    "volume_pre_training_data",
+    "backbone_name",
+    "model_type",
+    "ft_strategy",
 )
 # What a CSV must carry; sum/geom are recomputed (and checked when present), metadata
 # comes from the backbone zoo when absent.

@@ -37,8 +37,14 @@ def images_per_second(datamodule, epochs: int = 1) -> float:
     return count / (time.perf_counter() - iterator_started)
 
 
-def loader_throughput(image_size: int, batch_size: int, workers: int, images: int = 256,
-                      dataset: str = "image-folder", root: str | None = None) -> dict[str, object]:
+def loader_throughput(
+    image_size: int,
+    batch_size: int,
+    workers: int,
+    images: int = 256,
+    dataset: str = "image-folder",
+    root: str | None = None,
+) -> dict[str, object]:
     """Images/s of the train loader on `root` (a dataset of `dataset`), or on generated JPEGs."""
     images = max(images, 100)  # the study's stratified splits need a few images per class in each split
     source = f"{dataset} at {root}" if root else f"{images} generated 500x375 JPEGs"
@@ -46,7 +52,8 @@ def loader_throughput(image_size: int, batch_size: int, workers: int, images: in
         if root is None:
             root = str(Path(scratch) / "images")
             write_jpegs(Path(root), images)
-        datamodule = DATAMODULES.get(dataset)(root=root, image_size=image_size, batch_size=batch_size,
-                                              num_workers=workers, verify_images=False)
+        datamodule = DATAMODULES.get(dataset)(
+            root=root, image_size=image_size, batch_size=batch_size, num_workers=workers, verify_images=False
+        )
         datamodule.setup("fit")
         return {"source": source, "workers": workers, "images_per_s": images_per_second(datamodule, epochs=2)}

@@ -38,17 +38,29 @@ def measurement_cost(setup: Setup, images: int, steps: int, queries: int, refere
     with torch.no_grad():
         y = model(x).argmax(1)
     eps = radii(setup.image_size)
-    settings = EvaluationSettings(attack="autoattack", eps=eps, steps=steps, square_queries=queries, num_examples=images,
-                        precision=autocast(device.type, "32"), precision_name="32")
+    settings = EvaluationSettings(
+        attack="autoattack",
+        eps=eps,
+        steps=steps,
+        square_queries=queries,
+        num_examples=images,
+        precision=autocast(device.type, "32"),
+        precision_name="32",
+    )
     dataset = list(zip(x.cpu(), y.cpu()))
     report = evaluate(model, dataset, list(range(images)), MEASURED, settings, device, batch_size=images)
     result: dict[str, object] = {
-        "images": images, "autoattack_steps": steps, "square_queries": queries, "eps": eps,
+        "images": images,
+        "autoattack_steps": steps,
+        "square_queries": queries,
+        "eps": eps,
         "seconds_per_image": {name: report["seconds"][name] / images for name in MEASURED},
     }
     if reference and importlib.util.find_spec("pyautoattack") is not None:
-        result["reference"] = {norm.value: against_reference(model, x, y, norm.value, eps[norm.measurement], steps,
-                                                             queries) for norm in (Norm.LINF, Norm.L2)}
+        result["reference"] = {
+            norm.value: against_reference(model, x, y, norm.value, eps[norm.measurement], steps, queries)
+            for norm in (Norm.LINF, Norm.L2)
+        }
     return result
 
 
@@ -59,15 +71,17 @@ class AutoAttackRun:
     seconds: float
 
 
-def ours_autoattack(model, x, y, norm: str, eps: float, steps: int = 100, queries: int = 5000,
-                    bf16: bool = False) -> AutoAttackRun:
+def ours_autoattack(
+    model, x, y, norm: str, eps: float, steps: int = 100, queries: int = 5000, bf16: bool = False
+) -> AutoAttackRun:
     """This project's standard AutoAttack (under bf16 autocast with `bf16`)."""
     started = time.perf_counter()
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
         _, outcome = AutoAttack(model, norm, eps, steps=steps, square_queries=queries).run(x, y)
     seconds = time.perf_counter() - started
-    return AutoAttackRun(outcome == ROBUST, {name: int((outcome == BROKEN + k).sum()) for k, name in
-                                             enumerate(COMPONENTS)}, seconds)
+    return AutoAttackRun(
+        outcome == ROBUST, {name: int((outcome == BROKEN + k).sum()) for k, name in enumerate(COMPONENTS)}, seconds
+    )
 
 
 class _AccuracyLog(logging.Handler):
@@ -91,12 +105,15 @@ def reference_autoattack(model, x, y, norm: str, eps: float, steps: int = 100, q
     attack = Reference(model, norm=norm, eps=eps, version="standard", seed=0, device=x.device)
     if steps != attack.apgd.n_iter:  # APGD sets its step-size checkpoints from n_iter when built: rebuild
         apgd, targeted = attack.apgd, attack.apgd_targeted
-        attack.apgd = APGDAttack(model, n_iter=steps, norm=norm, n_restarts=apgd.n_restarts, eps=eps, seed=0,
-                                 device=x.device, use_largereps=apgd.use_largereps, logger=attack.logger)
-        attack.apgd_targeted = APGDAttack_targeted(model, n_iter=steps, norm=norm, n_restarts=targeted.n_restarts,
-                                                   eps=eps, seed=0, device=x.device,
-                                                   n_target_classes=targeted.n_target_classes,
-                                                   use_largereps=targeted.use_largereps, logger=attack.logger)
+        common = {"n_iter": steps, "norm": norm, "eps": eps, "seed": 0, "device": x.device, "logger": attack.logger}
+        attack.apgd = APGDAttack(model, n_restarts=apgd.n_restarts, use_largereps=apgd.use_largereps, **common)
+        attack.apgd_targeted = APGDAttack_targeted(
+            model,
+            n_restarts=targeted.n_restarts,
+            n_target_classes=targeted.n_target_classes,
+            use_largereps=targeted.use_largereps,
+            **common,
+        )
         attack.fab.n_iter = steps
     attack.square.n_queries = queries
     log, logger = _AccuracyLog(), logging.getLogger("auto-attack")
@@ -124,6 +141,10 @@ def against_reference(model, x, y, norm: str, eps: float, steps: int, queries: i
     """Our standard AutoAttack and the reference's, same model, images and budget, side by side."""
     ours = ours_autoattack(model, x, y, norm, eps, steps, queries)
     theirs = reference_autoattack(model, x, y, norm, eps, steps, queries)
-    return {"ours_seconds": ours.seconds, "reference_seconds": theirs.seconds,
-            "time_ratio": ours.seconds / theirs.seconds, "ours_accuracy": float(ours.robust.float().mean()),
-            "reference_accuracy": float(theirs.robust.float().mean())}
+    return {
+        "ours_seconds": ours.seconds,
+        "reference_seconds": theirs.seconds,
+        "time_ratio": ours.seconds / theirs.seconds,
+        "ours_accuracy": float(ours.robust.float().mean()),
+        "reference_accuracy": float(theirs.robust.float().mean()),
+    }

@@ -11,8 +11,14 @@ import torch
 from app.bench.timing import median_seconds
 
 # published dense peaks (no sparsity), FLOP/s: (bf16, fp32)
-PUBLISHED = {"H200": (989.4e12, 66.9e12), "H100 PCIe": (756.5e12, 51.2e12), "H100": (989.4e12, 66.9e12),
-             "A100": (312e12, 19.5e12), "L40S": (362.05e12, 91.6e12), "A10G": (70e12, 31.2e12)}
+PUBLISHED = {
+    "H200": (989.4e12, 66.9e12),
+    "H100 PCIe": (756.5e12, 51.2e12),
+    "H100": (989.4e12, 66.9e12),
+    "A100": (312e12, 19.5e12),
+    "L40S": (362.05e12, 91.6e12),
+    "A10G": (70e12, 31.2e12),
+}
 
 
 def published_peak(device: torch.device, dtype: torch.dtype) -> float | None:

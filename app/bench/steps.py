@@ -16,9 +16,11 @@ from torch.utils.flop_counter import FlopCounterMode
 from app.bench.peak import peak
 from app.bench.timing import median_seconds, synchronize
 from modules.attacks import AttackConfig, build_attack, eval_mode
+from modules.evaluation.measurements import DTYPES
+from modules.evaluation.measurements import autocast as precision_context
 from modules.model.backbones import create_classifier
-from modules.evaluation.measurements import DTYPES, autocast as precision_context
 from modules.model.losses import build_loss
+
 
 @dataclass
 class Setup:
@@ -89,8 +91,13 @@ def steps(setup: Setup, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> d
         with autocast(setup):
             return attack(x, y)
 
-    return {"gradient": gradient, "clean": train_step("clean"), "attack": attack_only,
-            "trades": train_step("trades"), "classic_at": train_step("classic_at")}
+    return {
+        "gradient": gradient,
+        "clean": train_step("clean"),
+        "attack": attack_only,
+        "trades": train_step("trades"),
+        "classic_at": train_step("classic_at"),
+    }
 
 
 class _NoModuleTracking:
@@ -137,11 +144,14 @@ def step_composition(setup: Setup) -> dict[str, object]:
     k = (setup.attack or AttackConfig()).steps
     images = {name: setup.batch_size / seconds[name] for name in ("clean", "trades", "classic_at")}
     result: dict[str, object] = {
-        "seconds": seconds, "images_per_s": images, "flops": flops,
+        "seconds": seconds,
+        "images_per_s": images,
+        "flops": flops,
         "attack_steps": k,
         "attack_floor_ratio": seconds["attack"] / (k * seconds["gradient"]),
         "attack_per_gradient_ratio": seconds["attack"] / ((k + 1) * seconds["gradient"]),
-        "peak_flops": peak_flops, "peak_source": peak_source,
+        "peak_flops": peak_flops,
+        "peak_source": peak_source,
         "mfu": {name: flops[name] / seconds[name] / peak_flops for name in flops},
         "peak_memory_mb": {name: peak_memory_mb(work, device) for name, work in parts.items()},
     }

@@ -12,15 +12,22 @@ import argparse
 import json
 
 COLUMNS = [  # (header, field)
-    ("name", "name"), ("paper name", "paper_name"), ("weights", "source"), ("size", "size"),
-    ("type", "model_type"), ("pre-training", "pretraining_strategy"), ("data", "pretraining_data"),
-    ("volume", "pretraining_volume"), ("batch", "batch_size"),
+    ("name", "name"),
+    ("paper name", "paper_name"),
+    ("weights", "source"),
+    ("size", "size"),
+    ("type", "model_type"),
+    ("pre-training", "pretraining_strategy"),
+    ("data", "pretraining_data"),
+    ("volume", "pretraining_volume"),
+    ("batch", "batch_size"),
 ]
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m app backbones", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m app backbones", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--size", choices=["small", "medium", "large"], help="only this size class")
     p.add_argument("--json", action="store_true", help="print a JSON list of entries, every field")
     return p
@@ -43,12 +50,17 @@ def main(argv: list[str]) -> int:
 
     table = Table(title=f"{len(entries)} backbones (python -m app backbones --json for every field)")
     for header, _ in COLUMNS:
-        table.add_column(header, justify="right" if header in ("volume", "batch") else "left",
-                         no_wrap=header in ("name", "paper name"), overflow="fold")
+        table.add_column(
+            header,
+            justify="right" if header in ("volume", "batch") else "left",
+            no_wrap=header in ("name", "paper name"),
+            overflow="fold",
+        )
     for info in entries:
         values = info.as_dict() | {"source": source(info)}
-        table.add_row(*(f"{values[field]:,}" if field == "pretraining_volume" else str(values[field])
-                        for _, field in COLUMNS))
+        table.add_row(
+            *(f"{values[field]:,}" if field == "pretraining_volume" else str(values[field]) for _, field in COLUMNS)
+        )
     console = Console()
     Console(width=None if console.is_terminal else 240).print(table)
     return 0

@@ -29,8 +29,9 @@ from modules.registry import ConfigError, first_line
 
 def parse(argv: list[str]) -> argparse.Namespace:
     cuda = torch.cuda.is_available()
-    p = argparse.ArgumentParser(prog="python -m app bench", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m app bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--backbone", default="resnet18", help="a study backbone or any timm name (random weights)")
     p.add_argument("--image-size", type=int, default=64)
     p.add_argument("--batch-size", type=int, default=16)
@@ -60,8 +61,10 @@ def check_device(name: str) -> torch.device:
     if device.type not in ("cpu", "cuda"):
         raise ConfigError(f"--device {name!r}: expected cpu or cuda[:N]")
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"--device {name!r}: no CUDA device is visible to torch {torch.__version__} "
-                          "(torch.cuda.is_available() is False); use --device cpu")
+        raise ConfigError(
+            f"--device {name!r}: no CUDA device is visible to torch {torch.__version__} "
+            "(torch.cuda.is_available() is False); use --device cpu"
+        )
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
         raise ConfigError(f"--device {name!r}: only {torch.cuda.device_count()} CUDA device(s) are visible")
     return device
@@ -70,66 +73,89 @@ def check_device(name: str) -> torch.device:
 def run(args: argparse.Namespace) -> dict[str, object]:
     device = check_device(args.device)
     attack = AttackConfig(args.attack, "Linf", 4 / 255, steps=args.attack_steps)
-    setup = Setup(args.backbone, args.image_size, args.batch_size, str(device), args.precision, attack,
-                  repeats=args.repeats)
-    result: dict[str, object] = {"backbone": args.backbone, "image_size": args.image_size,
-                                 "batch_size": args.batch_size, "precision": args.precision,
-                                 "device": device_name(device),
-                                 "training_attack": f"{args.attack}, {args.attack_steps} steps"}
+    setup = Setup(
+        args.backbone, args.image_size, args.batch_size, str(device), args.precision, attack, repeats=args.repeats
+    )
+    result: dict[str, object] = {
+        "backbone": args.backbone,
+        "image_size": args.image_size,
+        "batch_size": args.batch_size,
+        "precision": args.precision,
+        "device": device_name(device),
+        "training_attack": f"{args.attack}, {args.attack_steps} steps",
+    }
     steps = step_composition(setup)
     result["steps"] = steps
-    result |= {"attack_floor_ratio": steps["attack_floor_ratio"], "mfu": steps["mfu"].get("trades"),
-               "train_images_per_s": steps["images_per_s"]["trades"]}
+    result |= {
+        "attack_floor_ratio": steps["attack_floor_ratio"],
+        "mfu": steps["mfu"].get("trades"),
+        "train_images_per_s": steps["images_per_s"]["trades"],
+    }
     loader = loader_throughput(args.image_size, args.batch_size, args.workers, args.loader_images)
     result["loader"] = loader
     result["loader_images_per_s"] = loader["images_per_s"]
     if args.compare:
-        result["variants"] = {name: step_composition(Setup(**vars(setup) | options))["seconds"]
-                              for name, options in (("compile", {"compile": True}),
-                                                    ("channels_last", {"channels_last": True}))}
+        result["variants"] = {
+            name: step_composition(Setup(**vars(setup) | options))["seconds"]
+            for name, options in (("compile", {"compile": True}), ("channels_last", {"channels_last": True}))
+        }
     if args.max_batch:
         result["max_batch"] = largest_batch(setup)
     if args.measure_images:
-        result["measurements"] = measurement_cost(setup, args.measure_images, args.aa_steps, args.square_queries,
-                                                  args.reference)
+        result["measurements"] = measurement_cost(
+            setup, args.measure_images, args.aa_steps, args.square_queries, args.reference
+        )
     return result
 
 
 def print_table(r: dict) -> None:
     steps = r["steps"]
-    print(f"{r['backbone']} at {r['image_size']}x{r['image_size']}, batch {r['batch_size']}, {r['precision']} on "
-          f"{r['device']}; training attack {r['training_attack']}")
+    print(
+        f"{r['backbone']} at {r['image_size']}x{r['image_size']}, batch {r['batch_size']}, {r['precision']} on "
+        f"{r['device']}; training attack {r['training_attack']}"
+    )
     print(f"{'part':<12} {'seconds':>9} {'images/s':>9} {'GFLOP':>9} {'MFU':>7} {'peak MB':>8}")
     for name, seconds in steps["seconds"].items():
         images = steps["images_per_s"].get(name)
         flops, mfu, memory = steps["flops"].get(name), steps["mfu"].get(name), steps["peak_memory_mb"].get(name)
-        print(f"{name:<12} {seconds:>9.4f} {f'{images:.1f}' if images else '-':>9} "
-              f"{f'{flops / 1e9:.2f}' if flops else '-':>9} {f'{mfu:.3f}' if mfu is not None else '-':>7} "
-              f"{f'{memory:.0f}' if memory else '-':>8}")
+        print(
+            f"{name:<12} {seconds:>9.4f} {f'{images:.1f}' if images else '-':>9} "
+            f"{f'{flops / 1e9:.2f}' if flops else '-':>9} {f'{mfu:.3f}' if mfu is not None else '-':>7} "
+            f"{f'{memory:.0f}' if memory else '-':>8}"
+        )
     print(f"peak: {steps['peak_flops'] / 1e12:.3g} TFLOP/s ({steps['peak_source']})")
     k = steps["attack_steps"]
-    print(f"attack / ({k} x forward+input-gradient) = {steps['attack_floor_ratio']:.3f}; per gradient "
-          f"({k + 1} taken) = {steps['attack_per_gradient_ratio']:.3f}; TRADES step / clean step = "
-          f"{steps['seconds']['trades'] / steps['seconds']['clean']:.2f}")
+    print(
+        f"attack / ({k} x forward+input-gradient) = {steps['attack_floor_ratio']:.3f}; per gradient "
+        f"({k + 1} taken) = {steps['attack_per_gradient_ratio']:.3f}; TRADES step / clean step = "
+        f"{steps['seconds']['trades'] / steps['seconds']['clean']:.2f}"
+    )
     loader = r["loader"]
-    print(f"loader: {loader['images_per_s']:.0f} images/s with {loader['workers']} workers ({loader['source']}); "
-          f"the TRADES step consumes {r['train_images_per_s']:.0f} images/s (loader / step "
-          f"{loader['images_per_s'] / r['train_images_per_s']:.2f})")
+    print(
+        f"loader: {loader['images_per_s']:.0f} images/s with {loader['workers']} workers ({loader['source']}); "
+        f"the TRADES step consumes {r['train_images_per_s']:.0f} images/s (loader / step "
+        f"{loader['images_per_s'] / r['train_images_per_s']:.2f})"
+    )
     for name, seconds in r.get("variants", {}).items():
-        ratio = ", ".join(f"{part} {seconds[part] / steps['seconds'][part]:.2f}"
-                          for part in ("clean", "attack", "trades"))
+        ratio = ", ".join(
+            f"{part} {seconds[part] / steps['seconds'][part]:.2f}" for part in ("clean", "attack", "trades")
+        )
         print(f"{name}: time / plain: {ratio}")
     if "max_batch" in r:
         print(f"largest TRADES batch that fits: {r['max_batch']}")
     if "measurements" in r:
         m = r["measurements"]
         cost = ", ".join(f"{name} {value:.3f}" for name, value in m["seconds_per_image"].items())
-        print(f"measurement seconds per image ({m['images']} images, AutoAttack {m['autoattack_steps']} steps, "
-              f"Square {m['square_queries']} queries): {cost}")
+        print(
+            f"measurement seconds per image ({m['images']} images, AutoAttack {m['autoattack_steps']} steps, "
+            f"Square {m['square_queries']} queries): {cost}"
+        )
         for norm, ref in m.get("reference", {}).items():
-            print(f"AutoAttack {norm}: ours {ref['ours_seconds']:.1f} s, pyautoattack {ref['reference_seconds']:.1f} s "
-                  f"(ours / reference {ref['time_ratio']:.2f}); robust accuracy {ref['ours_accuracy']:.3f} vs "
-                  f"{ref['reference_accuracy']:.3f}")
+            print(
+                f"AutoAttack {norm}: ours {ref['ours_seconds']:.1f} s, pyautoattack {ref['reference_seconds']:.1f} s "
+                f"(ours / reference {ref['time_ratio']:.2f}); robust accuracy {ref['ours_accuracy']:.3f} vs "
+                f"{ref['reference_accuracy']:.3f}"
+            )
 
 
 def main(argv: list[str]) -> int:
@@ -144,8 +170,11 @@ def main(argv: list[str]) -> int:
     except (torch.cuda.OutOfMemoryError, MemoryError, RuntimeError) as error:
         if not isinstance(error, torch.cuda.OutOfMemoryError | MemoryError) and "allocate" not in str(error):
             raise
-        print(f"error: a batch of {args.batch_size} does not fit on {args.device} ({first_line(error)}); "
-              "try a smaller --batch-size (--max-batch finds the largest on a GPU)", file=sys.stderr)
+        print(
+            f"error: a batch of {args.batch_size} does not fit on {args.device} ({first_line(error)}); "
+            "try a smaller --batch-size (--max-batch finds the largest on a GPU)",
+            file=sys.stderr,
+        )
         return 2
     if args.json:
         print(json.dumps(result, indent=2))

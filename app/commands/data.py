@@ -19,8 +19,9 @@ from modules.registry import ConfigError
 def parser() -> argparse.ArgumentParser:
     from datamodules import DATAMODULES
 
-    p = argparse.ArgumentParser(prog="python -m app data", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m app data", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--dataset", required=True, help=f"one of: {', '.join(DATAMODULES.names())}")
     p.add_argument("--root", required=True, help="the dataset folder")
     p.add_argument("--json", action="store_true", help="print one JSON object (dataset, num_classes, train, val, test)")
@@ -35,7 +36,10 @@ def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     try:
         cls = DATAMODULES.get(args.dataset)
-        options = {"verify_images": not args.no_image_check, "on_bad_image": "skip" if args.skip_bad_images else "error"}
+        options = {
+            "verify_images": not args.no_image_check,
+            "on_bad_image": "skip" if args.skip_bad_images else "error",
+        }
         dm = cls(root=args.root, **(options if issubclass(cls, FileImageDataModule) else {}))
         dm.setup()
     except ConfigError as error:

@@ -18,8 +18,9 @@ from modules.registry import ConfigError
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m app export", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m app export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--ckpt", required=True, help="a checkpoint written by `python -m app fit`")
     p.add_argument("--out", required=True, help="the weights file to write (.safetensors or .pt)")
     p.add_argument("--class-names", help="a text file with one class name per line, in label order")

@@ -15,10 +15,18 @@ from modules.runs import public_mode
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m app report", description=__doc__)
-    p.add_argument("--results", nargs="*", default=[], type=Path,
-                   help="run directories, results.json files and CSVs in the schema of paper_results.csv")
-    p.add_argument("--no-paper", action="store_true",
-                   help="leave out the paper's 1,440 published results (by default your runs are placed among them)")
+    p.add_argument(
+        "--results",
+        nargs="*",
+        default=[],
+        type=Path,
+        help="run directories, results.json files and CSVs in the schema of paper_results.csv",
+    )
+    p.add_argument(
+        "--no-paper",
+        action="store_true",
+        help="leave out the paper's 1,440 published results (by default your runs are placed among them)",
+    )
     p.add_argument("--out", required=True, type=Path, help="directory to write the report into")
     return p
 
@@ -39,8 +47,10 @@ def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     out: Path = args.out.resolve()
     if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or (out / "report.md").exists())):
-        print(f"error: --out {out} exists and is not an earlier report (no report.md); "
-              f"expected a new or empty directory", file=sys.stderr)
+        print(
+            f"error: --out {out} exists and is not an earlier report (no report.md); expected a new or empty directory",
+            file=sys.stderr,
+        )
         return 2
     out.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
@@ -54,6 +64,8 @@ def main(argv: list[str]) -> int:
         shutil.rmtree(building)
         raise
     _publish(building, out)
-    print(f"wrote {out / 'report.md'} ({len(report.results)} results, {len(report.rankings)} ranked "
-          f"configurations, {len(report.skipped)} skipped)")
+    print(
+        f"wrote {out / 'report.md'} ({len(report.results)} results, {len(report.rankings)} ranked "
+        f"configurations, {len(report.skipped)} skipped)"
+    )
     return 0

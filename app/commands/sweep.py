@@ -22,15 +22,25 @@ from modules.registry import ConfigError
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m app sweep", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m app sweep", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--config", required=True, type=Path, help="the sweep file (configs/sweep/*.yaml)")
     p.add_argument("--out", required=True, type=Path, help="the sweep's folder (created; kept across re-runs)")
-    p.add_argument("--dry-run", action="store_true", help="print the cells, what is missing and an estimate; launch nothing")
+    p.add_argument(
+        "--dry-run", action="store_true", help="print the cells, what is missing and an estimate; launch nothing"
+    )
     p.add_argument("--address", help="a Ray cluster to run on: auto, HOST:PORT or ray://HOST:PORT")
-    p.add_argument("--only", action="append", default=[], metavar="KEY=V1,V2",
-                   help="only the cells whose axis KEY (protocol, dataset, backbone, loss, ...) has one of the values")
-    p.add_argument("--shard", metavar="I/N", help="every N-th cell from the I-th (0 <= I < N): N shards partition the cells")
+    p.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="only the cells whose axis KEY (protocol, dataset, backbone, loss, ...) has one of the values",
+    )
+    p.add_argument(
+        "--shard", metavar="I/N", help="every N-th cell from the I-th (0 <= I < N): N shards partition the cells"
+    )
     p.add_argument("--retry-failed", action="store_true", help="run the cells recorded failed again")
     return p
 
@@ -48,11 +58,10 @@ def writable(out: Path) -> Path:
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     from app.sweep.cells import cells, only, shard
+    from app.sweep.driver import check_address, run_sweep
     from app.sweep.ledger import Ledger
     from app.sweep.plan import plan
     from app.sweep.spec import read_sweep
-
-    from app.sweep.driver import check_address, run_sweep
 
     try:
         if args.address:
@@ -61,8 +70,10 @@ def main(argv: list[str]) -> int:
         selected = shard(only(cells(sweep), args.only, sweep), args.shard)
         out = args.out.expanduser().resolve() if args.dry_run else writable(args.out)
         if args.address and not args.out.is_absolute():
-            print(f"note: --out is {out} on this machine; every node of the cluster must see that same path",
-                  file=sys.stderr)
+            print(
+                f"note: --out is {out} on this machine; every node of the cluster must see that same path",
+                file=sys.stderr,
+            )
         planned = plan(sweep, selected, out, Ledger(out))
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -72,8 +83,10 @@ def main(argv: list[str]) -> int:
     for blocker in planned.blockers():
         print(f"missing: {blocker}")
     estimate = f"about {planned.gpu_hours:,.1f} GPU-hours left (search budget + final training"
-    print(estimate + (f"; not counted: datasets of unknown size {', '.join(planned.unestimated)})" if planned.unestimated
-                      else ")"))
+    print(
+        estimate
+        + (f"; not counted: datasets of unknown size {', '.join(planned.unestimated)})" if planned.unestimated else ")")
+    )
     if args.dry_run:
         return 0
     if planned.blockers():

@@ -41,8 +41,9 @@ class Entry:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m app weights", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m app weights", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("action", choices=["status", "fetch"])
     p.add_argument("names", nargs="*", metavar="NAME", help="backbones (default for status: the study's 40)")
     p.add_argument("--all", action="store_true", help="every study backbone")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from modules.vocabulary import CONFIG_KEY, ACCURACY_COLUMNS, protocol_order, size_order
+from modules.vocabulary import ACCURACY_COLUMNS, CONFIG_KEY, protocol_order, size_order
 
 RANKING_COLUMNS = ["protocol", "backbone", "loss", "borda", "rank"]
 
@@ -31,8 +31,9 @@ def _dataset_coverage(rows: pd.DataFrame) -> pd.DataFrame:
         datasets = set(group["dataset"])
         for (backbone, loss), config in group.groupby(CONFIG_KEY, sort=False):
             missing = sorted(datasets - set(config["dataset"]))
-            records.append({"protocol": protocol, "backbone": backbone, "loss": loss,
-                            "missing_datasets": "; ".join(missing)})
+            records.append(
+                {"protocol": protocol, "backbone": backbone, "loss": loss, "missing_datasets": "; ".join(missing)}
+            )
     return pd.DataFrame(records, columns=["protocol", "backbone", "loss", "missing_datasets"])
 
 
@@ -63,7 +64,6 @@ def rankings(rows: pd.DataFrame, by_size: bool = False) -> pd.DataFrame:
     """Borda ranking per protocol over the complete configurations in `rows`; with
     `by_size`, recomputed within each size class (column `size` after `protocol`)."""
     rows = complete_rows(rows)
-    groups = ["ft_strategy", "model_size"] if by_size else ["ft_strategy"]
     columns = ["protocol", "size", *RANKING_COLUMNS[1:]] if by_size else RANKING_COLUMNS
     parts = []
     for protocol in protocol_order(list(rows["ft_strategy"].unique())):

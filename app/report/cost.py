@@ -12,8 +12,9 @@ def cost_table(runs: pd.DataFrame) -> pd.DataFrame:
     if "device_hours" not in runs:
         return pd.DataFrame()
     rows = runs[runs["device_hours"].notna() & (runs["device_hours"] > 0)]
-    table = rows[["backbone", "dataset", "loss_function", "ft_strategy", "device", "device_hours",
-                  *ACCURACY_COLUMNS]].copy()
+    table = rows[
+        ["backbone", "dataset", "loss_function", "ft_strategy", "device", "device_hours", *ACCURACY_COLUMNS]
+    ].copy()
     for column in ACCURACY_COLUMNS:
         table[f"{column}_per_device_hour"] = rows[column] / rows["device_hours"]
     return table.reset_index(drop=True)

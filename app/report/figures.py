@@ -13,7 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from modules.vocabulary import CLASSIC_AT, ACCURACY_COLUMNS, TRADES, protocol_order  # noqa: E402
+from modules.vocabulary import ACCURACY_COLUMNS, CLASSIC_AT, TRADES, protocol_order  # noqa: E402
+
 from .proxies import PROXIES, TARGET, paired_totals  # noqa: E402
 
 _PROTOCOL_COLORS = ["tab:blue", "tab:orange", "tab:green", "tab:purple"]
@@ -43,8 +44,9 @@ def _grid(count: int, ncols: int, width: float, height: float) -> tuple[plt.Figu
 def clean_vs_robust(rows: pd.DataFrame, runs: pd.DataFrame, directory: Path) -> Path:
     """Clean versus Linf-robust accuracy, one panel per dataset; the user's runs are red stars."""
     columns = ["dataset", "ft_strategy", "backbone", "loss_function", *ACCURACY_COLUMNS]
-    data = pd.concat([rows[columns].assign(user_run=False), runs[columns].assign(user_run=True)],
-                     ignore_index=True).rename(columns={"ft_strategy": "protocol", "loss_function": "loss"})
+    data = pd.concat(
+        [rows[columns].assign(user_run=False), runs[columns].assign(user_run=True)], ignore_index=True
+    ).rename(columns={"ft_strategy": "protocol", "loss_function": "loss"})
     datasets = sorted(data["dataset"].unique())
     protocols = protocol_order(list(data["protocol"].unique()))
     fig, axes = _grid(len(datasets), 3, 4.6, 4.0)
@@ -53,24 +55,48 @@ def clean_vs_robust(rows: pd.DataFrame, runs: pd.DataFrame, directory: Path) -> 
         for color, protocol in zip(_PROTOCOL_COLORS, protocols):
             for loss, marker in _LOSS_MARKERS.items():
                 points = of_dataset[(of_dataset["protocol"] == protocol) & (of_dataset["loss"] == loss)]
-                ax.scatter(points["clean_acc"], points["Linf_acc"], s=14, alpha=0.6, color=color,
-                           marker=marker, label=f"{protocol}, {loss}")
+                ax.scatter(
+                    points["clean_acc"],
+                    points["Linf_acc"],
+                    s=14,
+                    alpha=0.6,
+                    color=color,
+                    marker=marker,
+                    label=f"{protocol}, {loss}",
+                )
         mine = data[(data["dataset"] == dataset) & data["user_run"]]
         if len(mine):
-            ax.scatter(mine["clean_acc"], mine["Linf_acc"], s=160, marker="*", color="red",
-                       edgecolor="black", zorder=5, label="your runs")
+            ax.scatter(
+                mine["clean_acc"],
+                mine["Linf_acc"],
+                s=160,
+                marker="*",
+                color="red",
+                edgecolor="black",
+                zorder=5,
+                label="your runs",
+            )
             for _, run in mine.iterrows():
-                ax.annotate(run["backbone"], (run["clean_acc"], run["Linf_acc"]), fontsize=6,
-                            xytext=(4, 4), textcoords="offset points")
-        ax.set(title=dataset, xlabel="clean accuracy", ylabel="Linf accuracy (eps 4/255)",
-               xlim=(-0.02, 1.02), ylim=(-0.02, 1.02))
+                ax.annotate(
+                    run["backbone"],
+                    (run["clean_acc"], run["Linf_acc"]),
+                    fontsize=6,
+                    xytext=(4, 4),
+                    textcoords="offset points",
+                )
+        ax.set(
+            title=dataset,
+            xlabel="clean accuracy",
+            ylabel="Linf accuracy (eps 4/255)",
+            xlim=(-0.02, 1.02),
+            ylim=(-0.02, 1.02),
+        )
         ax.grid(alpha=0.3)
     unique: dict[str, object] = {}
     for ax in axes:
         handles, labels = ax.get_legend_handles_labels()
         unique |= dict(zip(labels, handles))
-    fig.legend(unique.values(), unique.keys(), loc="lower center", ncol=4, fontsize=8,
-               bbox_to_anchor=(0.5, -0.04))
+    fig.legend(unique.values(), unique.keys(), loc="lower center", ncol=4, fontsize=8, bbox_to_anchor=(0.5, -0.04))
     fig.suptitle("Clean versus robust accuracy")
     fig.tight_layout()
     return _save(fig, data, directory, "clean_vs_robust")
@@ -87,8 +113,15 @@ def agreement_heatmap(correlations: pd.DataFrame, directory: Path) -> Path:
         ax.set_xticks(range(len(ACCURACY_COLUMNS)), ACCURACY_COLUMNS, rotation=45, ha="right")
         ax.set_yticks(range(len(ACCURACY_COLUMNS)), ACCURACY_COLUMNS if index % 3 == 0 else [])
         for (i, j), value in np.ndenumerate(values):
-            ax.text(j, i, "n/a" if np.isnan(value) else f"{value:.2f}", ha="center", va="center", fontsize=8,
-                    color="white" if abs(value) > 0.6 else "black")
+            ax.text(
+                j,
+                i,
+                "n/a" if np.isnan(value) else f"{value:.2f}",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if abs(value) > 0.6 else "black",
+            )
         ax.set_title(protocol)
     if axes:
         fig.colorbar(image, ax=axes, shrink=0.8, label="Spearman rho")
@@ -102,8 +135,11 @@ def _label(backbone: str, loss: str) -> str:
 def ranking_bars(rankings: pd.DataFrame, directory: Path, yours: pd.DataFrame | None = None) -> Path:
     """Borda totals of every configuration, best at the top, one panel per protocol; the user's
     configurations placed in a protocol's ranking (`yours`) are the hatched, outlined bars."""
-    marked = yours.assign(backbone=yours["backbone"] + " (yours)", yours=True) if yours is not None and len(yours) \
+    marked = (
+        yours.assign(backbone=yours["backbone"] + " (yours)", yours=True)
+        if yours is not None and len(yours)
         else rankings.iloc[:0].assign(yours=True)
+    )
     data = pd.concat([rankings.assign(yours=False), marked[rankings.columns.tolist() + ["yours"]]], ignore_index=True)
     protocols = protocol_order(list(data["protocol"].unique()))
     longest = max((len(g) for _, g in data.groupby("protocol")), default=1)
@@ -115,8 +151,11 @@ def ranking_bars(rankings: pd.DataFrame, directory: Path, yours: pd.DataFrame | 
         for bar, mine in zip(bars, ranked["yours"]):
             if mine:
                 bar.set(hatch="///", edgecolor="black", linewidth=1.2)
-        ax.set_yticks(positions, [f"{r}. {_label(b, l)}" for r, b, l in
-                                  zip(ranked["rank"], ranked["backbone"], ranked["loss"])], fontsize=6)
+        ax.set_yticks(
+            positions,
+            [f"{r}. {_label(b, loss)}" for r, b, loss in zip(ranked["rank"], ranked["backbone"], ranked["loss"])],
+            fontsize=6,
+        )
         ax.invert_yaxis()
         ax.set(title=protocol, xlabel="Borda total (lower is better)")
         ax.grid(axis="x", alpha=0.3)
@@ -128,15 +167,23 @@ def ranking_bars(rankings: pd.DataFrame, directory: Path, yours: pd.DataFrame | 
 
 def rank_comparison(rankings: pd.DataFrame, directory: Path) -> Path:
     """Each configuration's Borda total under a cheap protocol against FFT-50's."""
-    pairs = pd.concat([paired_totals(rankings, proxy).assign(proxy=proxy, target=TARGET) for proxy in PROXIES],
-                      ignore_index=True)
+    pairs = pd.concat(
+        [paired_totals(rankings, proxy).assign(proxy=proxy, target=TARGET) for proxy in PROXIES], ignore_index=True
+    )
     fig, axes = _grid(len(PROXIES), 2, 4.6, 4.3)
     for ax, proxy in zip(axes, PROXIES):
         of_proxy = pairs[pairs["proxy"] == proxy]
         for loss, marker in _LOSS_MARKERS.items():
             points = of_proxy[of_proxy["loss"] == loss]
-            ax.scatter(points["borda_target"], points["borda_proxy"], marker=marker, s=18, alpha=0.7,
-                       color=_LOSS_COLORS[loss], label=loss)
+            ax.scatter(
+                points["borda_target"],
+                points["borda_proxy"],
+                marker=marker,
+                s=18,
+                alpha=0.7,
+                color=_LOSS_COLORS[loss],
+                label=loss,
+            )
         ax.set(xlabel=f"Borda total, {TARGET}", ylabel=f"Borda total, {proxy}", title=f"{proxy} vs {TARGET}")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
@@ -149,10 +196,24 @@ def odds_ratios(wins: pd.DataFrame, directory: Path) -> Path:
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     protocols = protocol_order(list(wins["protocol"].unique()))
     width = 0.8 / max(1, len(protocols))
-    panels = [(axes[0], "win_odds", "sign_p", list(dict.fromkeys(wins["size"])),
-               "TRADES wins / AT wins", "Which loss wins (sign test)"),
-              (axes[1], "odds_ratio", "p_value", [s for s in dict.fromkeys(wins["size"]) if s != "all"],
-               "odds ratio vs the other sizes", "By model size (Fisher exact test)")]
+    panels = [
+        (
+            axes[0],
+            "win_odds",
+            "sign_p",
+            list(dict.fromkeys(wins["size"])),
+            "TRADES wins / AT wins",
+            "Which loss wins (sign test)",
+        ),
+        (
+            axes[1],
+            "odds_ratio",
+            "p_value",
+            [s for s in dict.fromkeys(wins["size"]) if s != "all"],
+            "odds ratio vs the other sizes",
+            "By model size (Fisher exact test)",
+        ),
+    ]
     for ax, value, p_column, sizes, ylabel, title in panels:
         for index, (color, protocol) in enumerate(zip(_PROTOCOL_COLORS, protocols)):
             of_protocol = wins[wins["protocol"] == protocol].set_index("size").reindex(sizes)
@@ -161,8 +222,9 @@ def odds_ratios(wins: pd.DataFrame, directory: Path) -> Path:
             ax.scatter(x, finite, color=color, label=protocol, zorder=3)
             for xi, ratio, p in zip(x, finite, of_protocol[p_column]):
                 if not np.isnan(ratio):
-                    ax.annotate(f"p={p:.2g}", (xi, ratio), fontsize=6, xytext=(0, 6), textcoords="offset points",
-                                ha="center")
+                    ax.annotate(
+                        f"p={p:.2g}", (xi, ratio), fontsize=6, xytext=(0, 6), textcoords="offset points", ha="center"
+                    )
         ax.axhline(1.0, color="gray", linestyle="--", linewidth=1)
         if wins[value].replace([np.inf, 0], np.nan).notna().any():
             ax.set_yscale("log")

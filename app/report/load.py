@@ -15,12 +15,22 @@ from pathlib import Path
 import pandas as pd
 
 from modules.model.backbone_zoo import backbone_info, to_paper_name
+from modules.vocabulary import (
+    ACCURACY_COLUMNS,
+    COST_COLUMNS,
+    LOSS_NAMES,
+    METADATA_COLUMNS,
+    PAPER_COLUMNS,
+    PROTOCOL_NAMES,
+    REQUIRED_CSV_COLUMNS,
+    ROW_KEY,
+    UNKNOWN,
+    accepted,
+    paper_loss,
+    paper_protocol,
+)
 
 from .errors import ReportInputError
-from modules.vocabulary import (
-    COST_COLUMNS, LOSS_NAMES, ACCURACY_COLUMNS, METADATA_COLUMNS, PAPER_COLUMNS, PROTOCOL_NAMES, REQUIRED_CSV_COLUMNS,
-    ROW_KEY, UNKNOWN, accepted, paper_loss, paper_protocol,
-)
 
 SOURCE = "source"  # extra column: the file a row came from
 _TOLERANCE = 1e-6
@@ -39,6 +49,7 @@ class Skip:
 class Loaded:
     """Rows from CSV files (`tables`) and from the app's runs (`runs`), both in the
     paper's columns plus `source`; `skipped` lists the runs that could not be used."""
+
     tables: pd.DataFrame
     runs: pd.DataFrame
     skipped: list[Skip] = field(default_factory=list)
@@ -50,10 +61,12 @@ def metadata(backbone: str) -> dict[str, object]:
     if info is None:
         return {column: UNKNOWN for column in METADATA_COLUMNS}
     return {
-        "model_size": info.size, "pre_training_dataset": info.pretraining_data,
+        "model_size": info.size,
+        "pre_training_dataset": info.pretraining_data,
         "pre_training_strategy": info.pretraining_strategy,
         "volume_pre_training_data": info.pretraining_volume,
-        "backbone_name": info.short_name, "model_type": info.model_type,
+        "backbone_name": info.short_name,
+        "model_type": info.model_type,
     }
 
 
@@ -74,7 +87,9 @@ def run_cost(run: dict) -> dict[str, object]:
     cost = run.get("cost")
     if not isinstance(cost, dict) or not isinstance(cost.get("fit"), dict) or not isinstance(cost.get("test"), dict):
         return {}
-    seconds = cost["fit"].get("fit_device_seconds", 0) + sum(cost["test"].get("measurement_device_seconds", {}).values())
+    seconds = cost["fit"].get("fit_device_seconds", 0) + sum(
+        cost["test"].get("measurement_device_seconds", {}).values()
+    )
     return {"device": cost["fit"].get("device"), "device_hours": seconds / 3600}
 
 
@@ -85,7 +100,8 @@ def _check_fraction(path: Path, column: str, values: pd.Series) -> None:
         value = bad.iloc[0]
         shown = "empty" if pd.isna(value) else repr(value.item() if hasattr(value, "item") else value)
         raise ReportInputError(
-            f"{path}: column '{column}' row {bad.index[0]} is {shown}; expected an accuracy fraction in [0, 1]")
+            f"{path}: column '{column}' row {bad.index[0]} is {shown}; expected an accuracy fraction in [0, 1]"
+        )
 
 
 def read_csv(path: Path) -> pd.DataFrame:
@@ -98,19 +114,23 @@ def read_csv(path: Path) -> pd.DataFrame:
     missing = [c for c in REQUIRED_CSV_COLUMNS if c not in table.columns]
     if missing:
         raise ReportInputError(
-            f"{path}: missing column(s) {', '.join(missing)}; expected the columns of paper_results.csv")
+            f"{path}: missing column(s) {', '.join(missing)}; expected the columns of paper_results.csv"
+        )
     for column in ("backbone", "dataset"):
         empty = table[column].isna()
         if empty.any():
             raise ReportInputError(f"{path}: column '{column}' is empty in row {table.index[empty][0]}")
-    for column, canonical, mapping in (("ft_strategy", paper_protocol, PROTOCOL_NAMES),
-                                       ("loss_function", paper_loss, LOSS_NAMES)):
+    for column, canonical, mapping in (
+        ("ft_strategy", paper_protocol, PROTOCOL_NAMES),
+        ("loss_function", paper_loss, LOSS_NAMES),
+    ):
         names = table[column].map(canonical)
         unknown = table.loc[names.isna(), column]
         if len(unknown):
             raise ReportInputError(
                 f"{path}: column '{column}' has unknown value {unknown.iloc[0]!r} (row {unknown.index[0]}); "
-                f"expected one of {accepted(mapping)}")
+                f"expected one of {accepted(mapping)}"
+            )
         table[column] = names
     for column in ACCURACY_COLUMNS:
         _check_fraction(path, column, table[column])
@@ -122,7 +142,8 @@ def read_csv(path: Path) -> pd.DataFrame:
             if off.any():
                 raise ReportInputError(
                     f"{path}: column '{column}' in row {table.index[off][0]} is not the {combine} of the "
-                    f"five accuracies; are columns swapped?")
+                    f"five accuracies; are columns swapped?"
+                )
     table["backbone"] = table["backbone"].map(to_paper_name)
     for column in METADATA_COLUMNS:
         zoo = table["backbone"].map(lambda b, c=column: metadata(b)[c])
@@ -149,21 +170,30 @@ def read_run(path: Path) -> dict[str, object] | Skip:
     if loss is None:
         return Skip(str(path), f"loss {run['loss']!r} is not one of the paper's losses ({accepted(LOSS_NAMES)})")
     if protocol is None:
-        return Skip(str(path),
-                    f"protocol {run['protocol']!r} is not one of the paper's protocols ({accepted(PROTOCOL_NAMES)})")
+        return Skip(
+            str(path), f"protocol {run['protocol']!r} is not one of the paper's protocols ({accepted(PROTOCOL_NAMES)})"
+        )
     row: dict[str, object] = {}
     for column in ACCURACY_COLUMNS:
         value = run.get(column)
         if value is None:
             return Skip(str(path), f"partial run: {column} is missing, so the run cannot be ranked")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) \
-                or not 0 <= value <= 1:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or not 0 <= value <= 1:
             return Skip(str(path), f"{column} is {value!r}; expected an accuracy fraction in [0, 1]")
         row[column] = float(value)
     backbone = to_paper_name(run["backbone"])
-    return row | metadata(backbone) | {
-        "backbone": backbone, "dataset": run["dataset"], "loss_function": loss,
-        "ft_strategy": protocol, SOURCE: str(path)} | run_cost(run)
+    return (
+        row
+        | metadata(backbone)
+        | {
+            "backbone": backbone,
+            "dataset": run["dataset"],
+            "loss_function": loss,
+            "ft_strategy": protocol,
+            SOURCE: str(path),
+        }
+        | run_cost(run)
+    )
 
 
 def _expand(paths: list[Path]) -> tuple[list[Path], list[Path]]:
@@ -173,7 +203,9 @@ def _expand(paths: list[Path]) -> tuple[list[Path], list[Path]]:
     for path in paths:
         if path.is_dir():
             # a sweep's folder (its ledger beside the cells): the cells' final runs, not the search's trials
-            found = sorted(path.rglob("final/results.json") if (path / "sweep.csv").is_file() else path.rglob("results.json"))
+            found = sorted(
+                path.rglob("final/results.json") if (path / "sweep.csv").is_file() else path.rglob("results.json")
+            )
             if not found:
                 raise ReportInputError(f"{path}: no results.json under this directory")
             runs += found
@@ -196,7 +228,8 @@ def _check_unique(rows: pd.DataFrame, what: str) -> None:
         key = ", ".join(f"{k}={first[k]!r}" for k in ROW_KEY)
         raise ReportInputError(
             f"two {what} for the same configuration ({key}) in {' and '.join(sorted(set(same[SOURCE])))}; "
-            f"expected one result per (backbone, dataset, loss, protocol)")
+            f"expected one result per (backbone, dataset, loss, protocol)"
+        )
 
 
 def load_results(paths: list[str | Path]) -> Loaded:

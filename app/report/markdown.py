@@ -41,15 +41,16 @@ def _sections(report: Report, out_dir: Path) -> list[str]:
         "## Borda rankings\n",
         "Within each protocol every (backbone, loss) configuration is ranked on each (dataset, measurement) "
         "pair (higher accuracy first, ties share the average rank) and the ranks are added: the lowest total "
-        "is the best. `rank` orders the totals; **equal totals share the lowest rank (method=\"min\")**. "
+        'is the best. `rank` orders the totals; **equal totals share the lowest rank (method="min")**. '
         "A configuration lacking a dataset that others of its protocol have is **excluded** from that "
         "protocol's ranking (see [incomplete.csv](incomplete.csv)), since fewer ranks would flatter it.\n",
     ]
     for protocol, ranked in report.rankings.groupby("protocol", sort=False):
         parts += [f"### {protocol}: top {min(TOP, len(ranked))} of {len(ranked)}\n", table(ranked.head(TOP))]
-    parts += [f"Full: [rankings.csv](rankings.csv); within each size class: "
-              f"[rankings_by_size.csv](rankings_by_size.csv).\n",
-              f"![Borda totals]({link['rankings']})\n"]
+    parts += [
+        "Full: [rankings.csv](rankings.csv); within each size class: [rankings_by_size.csv](rankings_by_size.csv).\n",
+        f"![Borda totals]({link['rankings']})\n",
+    ]
     if len(report.incomplete):
         parts += ["### Incomplete configurations (excluded)\n", table(report.incomplete)]
     parts += [
@@ -57,7 +58,8 @@ def _sections(report: Report, out_dir: Path) -> list[str]:
         "Spearman correlations between the five measurements over the results rows of each protocol (one per "
         "backbone, loss and dataset); MAC is the mean absolute off-diagonal correlation "
         "([agreement.csv](agreement.csv)).\n",
-        table(report.mac), f"![Spearman correlations]({link['agreement_heatmap']})\n",
+        table(report.mac),
+        f"![Spearman correlations]({link['agreement_heatmap']})\n",
         "## TRADES versus classic AT\n",
         "For every (backbone, dataset, measurement) with both losses, the higher accuracy wins; ties are "
         "counted but left out of the tests. `win_odds` = TRADES wins / AT wins, with the exact sign test "
@@ -65,12 +67,14 @@ def _sections(report: Report, out_dir: Path) -> list[str]:
         "class against the other size classes, on [[TRADES wins, AT wins] in the class, [TRADES wins, AT "
         "wins] in the others] (above 1: TRADES wins relatively more often in that class). Per backbone: "
         "[trades_vs_at_backbones.csv](trades_vs_at_backbones.csv).\n",
-        table(report.wins), f"![Odds ratios]({link['odds_ratios']})\n",
+        table(report.wins),
+        f"![Odds ratios]({link['odds_ratios']})\n",
         "## Low-cost proxies\n",
         "Spearman correlation between the configurations' Borda totals under a cheap protocol and under "
         "FFT (50 epochs), over the configurations ranked under both (size classes use the per-class "
         "rankings).\n",
-        table(report.proxies), f"![Proxy rankings]({link['rank_comparison']})\n",
+        table(report.proxies),
+        f"![Proxy rankings]({link['rank_comparison']})\n",
         "## Clean versus robust accuracy\n",
         f"![Clean vs Linf accuracy]({link['clean_vs_robust']})\n",
     ]
@@ -78,7 +82,7 @@ def _sections(report: Report, out_dir: Path) -> list[str]:
         parts += [
             "## Your runs among the published results\n",
             "Each run is ranked with the published configurations of its protocol and dataset, per measurement "
-            f"(`rank_*`, ties averaged) and by the sum of those ranks (`rank`, of `out_of`). Your runs are the "
+            "(`rank_*`, ties averaged) and by the sum of those ranks (`rank`, of `out_of`). Your runs are the "
             "red stars in the scatter plot ([placements.csv](placements.csv)).\n",
             table(report.placements.drop(columns=["source", *[f"rank_{m}" for m in ACCURACY_COLUMNS]])),
         ]

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import pandas as pd
 
+from modules.vocabulary import ACCURACY_COLUMNS, CONFIG_KEY
+
 from .borda import borda, complete_rows, measurement_ranks
 from .load import SOURCE
-from modules.vocabulary import CONFIG_KEY, ACCURACY_COLUMNS
 
 RANK_COLUMNS = [f"rank_{m}" for m in ACCURACY_COLUMNS]
 PLACEMENT_COLUMNS = ["protocol", "dataset", "backbone", "loss", *RANK_COLUMNS, "borda", "rank", "out_of", SOURCE]
@@ -26,8 +27,13 @@ PLACEMENT_COLUMNS = ["protocol", "dataset", "backbone", "loss", *RANK_COLUMNS, "
 def place_run(run: pd.Series, published: pd.DataFrame) -> dict[str, object]:
     """The run's ranks among `published` rows of its protocol and dataset."""
     pool = published[(published["ft_strategy"] == run["ft_strategy"]) & (published["dataset"] == run["dataset"])]
-    record: dict[str, object] = {"protocol": run["ft_strategy"], "dataset": run["dataset"],
-                                 "backbone": run["backbone"], "loss": run["loss_function"], SOURCE: run[SOURCE]}
+    record: dict[str, object] = {
+        "protocol": run["ft_strategy"],
+        "dataset": run["dataset"],
+        "backbone": run["backbone"],
+        "loss": run["loss_function"],
+        SOURCE: run[SOURCE],
+    }
     if pool.empty:
         return record | {"out_of": 1}
     candidates = pd.concat([pool, run.to_frame().T], ignore_index=True)
@@ -36,8 +42,11 @@ def place_run(run: pd.Series, published: pd.DataFrame) -> dict[str, object]:
     totals = ranks.sum(axis=1)
     mine = len(candidates) - 1
     record |= {f"rank_{m}": float(ranks.iloc[mine][m]) for m in ACCURACY_COLUMNS}
-    return record | {"borda": float(totals.iloc[mine]), "rank": int(totals.rank(method="min").iloc[mine]),
-                     "out_of": len(candidates)}
+    return record | {
+        "borda": float(totals.iloc[mine]),
+        "rank": int(totals.rank(method="min").iloc[mine]),
+        "out_of": len(candidates),
+    }
 
 
 def placements(runs: pd.DataFrame, published: pd.DataFrame) -> pd.DataFrame:
@@ -62,6 +71,14 @@ def protocol_placements(runs: pd.DataFrame, published: pd.DataFrame) -> pd.DataF
         mine = config[config["dataset"].isin(set(pool["dataset"]))].assign(backbone=backbone + YOURS)
         ranked = borda(pd.concat([pool, mine], ignore_index=True))
         row = ranked[ranked["backbone"] == backbone + YOURS].iloc[0]
-        records.append({"protocol": protocol, "backbone": backbone, "loss": loss, "borda": float(row["borda"]),
-                        "rank": int(row["rank"]), "out_of": len(ranked)})
+        records.append(
+            {
+                "protocol": protocol,
+                "backbone": backbone,
+                "loss": loss,
+                "borda": float(row["borda"]),
+                "rank": int(row["rank"]),
+                "out_of": len(ranked),
+            }
+        )
     return pd.DataFrame(records, columns=PROTOCOL_PLACEMENT_COLUMNS)

@@ -30,8 +30,19 @@ def proxy_correlations(rankings: pd.DataFrame, by_size: pd.DataFrame | None = No
             sized = paired_totals(by_size, proxy)
             groups += [(size, group) for size, group in sized.groupby("size", sort=False)]
         for size, pairs in groups:
-            rho, p_value = (spearmanr(pairs["borda_proxy"], pairs["borda_target"]) if len(pairs) >= 3
-                            else (float("nan"), float("nan")))
-            records.append({"proxy": proxy, "target": TARGET, "size": size, "spearman": float(rho),
-                            "p_value": float(p_value), "n": len(pairs)})
+            rho, p_value = (
+                spearmanr(pairs["borda_proxy"], pairs["borda_target"])
+                if len(pairs) >= 3
+                else (float("nan"), float("nan"))
+            )
+            records.append(
+                {
+                    "proxy": proxy,
+                    "target": TARGET,
+                    "size": size,
+                    "spearman": float(rho),
+                    "p_value": float(p_value),
+                    "n": len(pairs),
+                }
+            )
     return pd.DataFrame(records, columns=["proxy", "target", "size", "spearman", "p_value", "n"])

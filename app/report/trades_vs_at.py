@@ -17,7 +17,7 @@ from __future__ import annotations
 import pandas as pd
 from scipy.stats import binomtest, fisher_exact
 
-from modules.vocabulary import CLASSIC_AT, ACCURACY_COLUMNS, TRADES, protocol_order, size_order
+from modules.vocabulary import ACCURACY_COLUMNS, CLASSIC_AT, TRADES, protocol_order, size_order
 
 ALL = "all"
 _PAIR = ["ft_strategy", "model_size", "backbone", "dataset"]
@@ -26,8 +26,10 @@ _PAIR = ["ft_strategy", "model_size", "backbone", "dataset"]
 def duels(rows: pd.DataFrame) -> pd.DataFrame:
     """One row per (protocol, size, backbone, dataset, measurement) with both losses:
     the two accuracies and `winner` (TRADES, Classic AT or tie)."""
-    by_loss = {loss: rows[rows["loss_function"] == loss].set_index(_PAIR)[list(ACCURACY_COLUMNS)]
-               for loss in (TRADES, CLASSIC_AT)}
+    by_loss = {
+        loss: rows[rows["loss_function"] == loss].set_index(_PAIR)[list(ACCURACY_COLUMNS)]
+        for loss in (TRADES, CLASSIC_AT)
+    }
     paired = by_loss[TRADES].join(by_loss[CLASSIC_AT], how="inner", lsuffix="|trades", rsuffix="|at")
     records = []
     for key, values in paired.iterrows():
@@ -35,13 +37,17 @@ def duels(rows: pd.DataFrame) -> pd.DataFrame:
             trades, at = values[f"{measurement}|trades"], values[f"{measurement}|at"]
             winner = TRADES if trades > at else CLASSIC_AT if at > trades else "tie"
             records.append((*key, measurement, trades, at, winner))
-    return pd.DataFrame(records, columns=["protocol", "size", "backbone", "dataset", "measurement",
-                                          "trades_acc", "at_acc", "winner"])
+    return pd.DataFrame(
+        records, columns=["protocol", "size", "backbone", "dataset", "measurement", "trades_acc", "at_acc", "winner"]
+    )
 
 
 def _counts(winners: pd.Series) -> dict[str, int]:
-    return {"trades_wins": int((winners == TRADES).sum()), "at_wins": int((winners == CLASSIC_AT).sum()),
-            "ties": int((winners == "tie").sum())}
+    return {
+        "trades_wins": int((winners == TRADES).sum()),
+        "at_wins": int((winners == CLASSIC_AT).sum()),
+        "ties": int((winners == "tie").sum()),
+    }
 
 
 def win_odds(trades_wins: int, at_wins: int) -> tuple[float, float]:
@@ -72,12 +78,26 @@ def win_counts(table: pd.DataFrame) -> pd.DataFrame:
             inside = of_protocol if size == ALL else of_protocol[of_protocol["size"] == size]
             counts = _counts(inside["winner"])
             odds, sign_p = win_odds(counts["trades_wins"], counts["at_wins"])
-            odds_ratio, p_value = ((float("nan"), float("nan")) if size == ALL
-                                   else fisher(counts, _counts(of_protocol[of_protocol["size"] != size]["winner"])))
-            records.append({"protocol": protocol, "size": size, **counts, "win_odds": odds, "sign_p": sign_p,
-                            "odds_ratio": odds_ratio, "p_value": p_value})
-    return pd.DataFrame(records, columns=["protocol", "size", "trades_wins", "at_wins", "ties", "win_odds", "sign_p",
-                                          "odds_ratio", "p_value"])
+            odds_ratio, p_value = (
+                (float("nan"), float("nan"))
+                if size == ALL
+                else fisher(counts, _counts(of_protocol[of_protocol["size"] != size]["winner"]))
+            )
+            records.append(
+                {
+                    "protocol": protocol,
+                    "size": size,
+                    **counts,
+                    "win_odds": odds,
+                    "sign_p": sign_p,
+                    "odds_ratio": odds_ratio,
+                    "p_value": p_value,
+                }
+            )
+    return pd.DataFrame(
+        records,
+        columns=["protocol", "size", "trades_wins", "at_wins", "ties", "win_odds", "sign_p", "odds_ratio", "p_value"],
+    )
 
 
 def per_backbone(table: pd.DataFrame) -> pd.DataFrame:
@@ -85,8 +105,12 @@ def per_backbone(table: pd.DataFrame) -> pd.DataFrame:
     records = []
     for (protocol, size, backbone), group in table.groupby(["protocol", "size", "backbone"], sort=False):
         counts = _counts(group["winner"])
-        better = (TRADES if counts["trades_wins"] > counts["at_wins"]
-                  else CLASSIC_AT if counts["at_wins"] > counts["trades_wins"] else "tie")
+        better = (
+            TRADES
+            if counts["trades_wins"] > counts["at_wins"]
+            else CLASSIC_AT
+            if counts["at_wins"] > counts["trades_wins"]
+            else "tie"
+        )
         records.append({"protocol": protocol, "size": size, "backbone": backbone, **counts, "winner": better})
-    return pd.DataFrame(records, columns=["protocol", "size", "backbone", "trades_wins", "at_wins", "ties",
-                                          "winner"])
+    return pd.DataFrame(records, columns=["protocol", "size", "backbone", "trades_wins", "at_wins", "ties", "winner"])

@@ -26,8 +26,14 @@ class Cell:
 
     def folder(self, out: Path) -> Path:
         """`<out>/<protocol>/<dataset>/<backbone>/<loss>[/<option>=<value>...]`, the same on every run."""
-        return Path(out, self.protocol, self.dataset, self.backbone, self.loss,
-                    *(f"{option}={value}" for option, value in self.extra))
+        return Path(
+            out,
+            self.protocol,
+            self.dataset,
+            self.backbone,
+            self.loss,
+            *(f"{option}={value}" for option, value in self.extra),
+        )
 
     def key(self) -> dict[str, Any]:
         return {axis: self.value(axis) for axis in AXES} | dict(self.extra)
@@ -35,8 +41,9 @@ class Cell:
 
 def cells(sweep: Sweep) -> list[Cell]:
     """Every cell of the grid, in a fixed order (protocols as listed, then datasets, backbones, losses)."""
-    grid = itertools.product(sweep.protocols, sweep.datasets, sweep.backbones, sweep.losses,
-                             itertools.product(*sweep.axes.values()))
+    grid = itertools.product(
+        sweep.protocols, sweep.datasets, sweep.backbones, sweep.losses, itertools.product(*sweep.axes.values())
+    )
     return [Cell(p, d, b, lo, tuple(zip(sweep.axes, extra))) for p, d, b, lo, extra in grid]
 
 
@@ -53,15 +60,20 @@ def only(selected: list[Cell], filters: list[str], sweep: Sweep) -> list[Cell]:
         choices = [str(v) for v in axis_values(sweep, key)]
         unknown = sorted(wanted - set(choices))
         if unknown:
-            raise ConfigError(f"--only {text!r}: {', '.join(unknown)} not among the sweep's {key} values "
-                              f"({', '.join(choices)})")
+            raise ConfigError(
+                f"--only {text!r}: {', '.join(unknown)} not among the sweep's {key} values ({', '.join(choices)})"
+            )
         selected = [cell for cell in selected if str(cell.value(key)) in wanted]
     return selected
 
 
 def axis_values(sweep: Sweep, axis: str) -> tuple:
-    named = {"protocol": tuple(sweep.protocols), "dataset": sweep.datasets, "backbone": sweep.backbones,
-             "loss": sweep.losses}
+    named = {
+        "protocol": tuple(sweep.protocols),
+        "dataset": sweep.datasets,
+        "backbone": sweep.backbones,
+        "loss": sweep.losses,
+    }
     return named[axis] if axis in named else sweep.axes[axis]
 
 
@@ -72,7 +84,7 @@ def shard(selected: list[Cell], text: str | None) -> list[Cell]:
     index, sep, count = text.partition("/")
     if not (sep and index.isdigit() and count.isdigit() and int(index) < int(count)):
         raise ConfigError(f"--shard {text!r}: expected I/N with 0 <= I < N, e.g. 0/4")
-    return selected[int(index)::int(count)]
+    return selected[int(index) :: int(count)]
 
 
 def option(key: str, value: Any) -> list[str]:

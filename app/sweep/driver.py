@@ -20,10 +20,10 @@ from app.sweep.cells import Cell, fit_args
 from app.sweep.ledger import FIGURES, Ledger
 from app.sweep.plan import BEST, final_results, status
 from app.sweep.runs import FINAL, TRIALS, final
-from app.sweep.search import Chosen, CellFailed, search_cell
+from app.sweep.search import CellFailed, Chosen, search_cell
 from app.sweep.spec import Sweep
-from modules.runs import write_text_atomic
 from modules.registry import ConfigError
+from modules.runs import write_text_atomic
 
 
 def check_address(address: str) -> None:
@@ -34,8 +34,10 @@ def check_address(address: str) -> None:
     try:
         socket.create_connection((host or "127.0.0.1", int(port)), timeout=5).close()
     except (OSError, ValueError) as error:
-        raise ConfigError(f"--address {address}: no Ray cluster answers there ({error}); start one with "
-                          "`ray start --head` and give its address (or `auto` on one of its nodes)") from None
+        raise ConfigError(
+            f"--address {address}: no Ray cluster answers there ({error}); start one with "
+            "`ray start --head` and give its address (or `auto` on one of its nodes)"
+        ) from None
 
 
 def connect(address: str | None) -> None:
@@ -47,8 +49,13 @@ def connect(address: str | None) -> None:
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's console output off (verbose=0): the driver reports
     logging.getLogger("ray.tune").setLevel(logging.WARNING)
     try:
-        ray.init(address=address or "local", include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": env}, ignore_reinit_error=True)
+        ray.init(
+            address=address or "local",
+            include_dashboard=False,
+            log_to_driver=False,
+            runtime_env={"env_vars": env},
+            ignore_reinit_error=True,
+        )
     except ConnectionError as error:
         raise ConfigError(f"--address {address}: {str(error).strip().splitlines()[0]}") from None
 
@@ -70,10 +77,19 @@ def read_best(cell_dir: Path) -> Chosen | None:
 
 
 def write_best(cell_dir: Path, chosen: Chosen, metric: str) -> None:
-    write_text_atomic(cell_dir / BEST, yaml.safe_dump({
-        "values": chosen.values, "trial": chosen.trial, "trial_folder": str(cell_dir / TRIALS / chosen.trial),
-        "metric": {"name": metric, "value": chosen.metric}, "device_seconds": round(chosen.device_seconds, 1)},
-        sort_keys=False))
+    write_text_atomic(
+        cell_dir / BEST,
+        yaml.safe_dump(
+            {
+                "values": chosen.values,
+                "trial": chosen.trial,
+                "trial_folder": str(cell_dir / TRIALS / chosen.trial),
+                "metric": {"name": metric, "value": chosen.metric},
+                "device_seconds": round(chosen.device_seconds, 1),
+            },
+            sort_keys=False,
+        ),
+    )
 
 
 class Progress:
@@ -123,10 +139,24 @@ def record_complete(ledger: Ledger, cell: Cell, cell_dir: Path, devices: float) 
     its search and final run (GPU-seconds; on CPUs, seconds of one device)."""
     record, chosen = final_results(cell_dir), read_best(cell_dir)
     seconds = float(record.get("fit_seconds", 0)) + sum(record.get("seconds", {}).values())
-    searched = {"best": chosen.values, "best_trial": chosen.trial, "best_metric": round(chosen.metric, 6),
-                "device_seconds": round(chosen.device_seconds + seconds * devices, 1)} if chosen else {}
-    ledger.set(cell, status="complete", run=str(cell_dir / FINAL), error="", **searched,
-               **{column: record.get(column) for column in FIGURES})
+    searched = (
+        {
+            "best": chosen.values,
+            "best_trial": chosen.trial,
+            "best_metric": round(chosen.metric, 6),
+            "device_seconds": round(chosen.device_seconds + seconds * devices, 1),
+        }
+        if chosen
+        else {}
+    )
+    ledger.set(
+        cell,
+        status="complete",
+        run=str(cell_dir / FINAL),
+        error="",
+        **searched,
+        **{column: record.get(column) for column in FIGURES},
+    )
 
 
 def run_sweep(sweep: Sweep, selected: list[Cell], out: Path, address: str | None, retry_failed: bool) -> int:
@@ -161,8 +191,14 @@ def run_sweep(sweep: Sweep, selected: list[Cell], out: Path, address: str | None
                     progress.say(cell, "searching")
                     chosen = search_cell(sweep, cell, cell_dir, resources)
                     write_best(cell_dir, chosen, sweep.search.metric)
-                ledger.set(cell, status="training", best=chosen.values, best_trial=chosen.trial,
-                           best_metric=round(chosen.metric, 6), error="")
+                ledger.set(
+                    cell,
+                    status="training",
+                    best=chosen.values,
+                    best_trial=chosen.trial,
+                    best_metric=round(chosen.metric, 6),
+                    error="",
+                )
                 progress.say(cell, f"final training with {chosen.values}")
                 error = ray.get(final_task.remote(fit_args(sweep, cell, chosen.values), str(cell_dir)))
                 if error is not None:
@@ -180,6 +216,8 @@ def run_sweep(sweep: Sweep, selected: list[Cell], out: Path, address: str | None
 def report_counts(ledger: Ledger, out: Path) -> int:
     """One line of cells by status; 1 when a cell failed, else 0."""
     counts = ledger.counts()
-    print(f"sweep {out}: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + f"; ledger {ledger.path}",
-          file=sys.stderr)
+    print(
+        f"sweep {out}: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + f"; ledger {ledger.path}",
+        file=sys.stderr,
+    )
     return 1 if counts["failed"] else 0

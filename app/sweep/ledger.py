@@ -31,7 +31,9 @@ class Ledger:
         if self.path.is_file():
             with self.path.open(newline="") as handle:
                 for row in csv.DictReader(handle):
-                    key = json.dumps({axis: row[axis] for axis in AXES} | json.loads(row["axes"] or "{}"), sort_keys=True)
+                    key = json.dumps(
+                        {axis: row[axis] for axis in AXES} | json.loads(row["axes"] or "{}"), sort_keys=True
+                    )
                     self.rows[key] = row
 
     def get(self, cell: Cell) -> dict[str, Any]:

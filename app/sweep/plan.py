@@ -15,8 +15,15 @@ from datamodules import DATAMODULES, FileImageDataModule
 
 BEST = "best.yaml"
 # Training images of the study's datasets under the paper's splits (BENCHMARK.md), for estimates.
-TRAIN_IMAGES = {"caltech101": 5900, "fgvc-aircraft-2013b": 3334, "flowers-102": 1020, "oxford-iiit-pet": 3128,
-                "stanford_cars": 6922, "uc-merced-land-use-dataset": 1428, "digits": 1221}
+TRAIN_IMAGES = {
+    "caltech101": 5900,
+    "fgvc-aircraft-2013b": 3334,
+    "flowers-102": 1020,
+    "oxford-iiit-pet": 3128,
+    "stanford_cars": 6922,
+    "uc-merced-land-use-dataset": 1428,
+    "digits": 1221,
+}
 # Adversarial-training throughput guessed per size class (images/s on one recent GPU, 224x224, APGD-10),
 # used only until this sweep has measured its own.
 GUESSED_IMAGES_PER_S = {"small": 400.0, "medium": 150.0, "large": 60.0}
@@ -44,8 +51,11 @@ def status(cell_dir: Path, ledger: Ledger, cell: Cell) -> str:
 
 def pretrained(sweep: Sweep, protocol: str) -> bool:
     """Whether a protocol's runs start from pretrained weights (as the CLI would resolve it)."""
-    found = setting("model.init_args.pretrained", [sweep.overrides, sweep.protocols[protocol].overrides],
-                    sweep.protocols[protocol].configs)
+    found = setting(
+        "model.init_args.pretrained",
+        [sweep.overrides, sweep.protocols[protocol].overrides],
+        sweep.protocols[protocol].configs,
+    )
     return True if found is None else bool(found)
 
 
@@ -87,20 +97,23 @@ def plan(sweep: Sweep, selected: list[Cell], out: Path, ledger: Ledger) -> Plan:
     for dataset in sorted({cell.dataset for cell in todo}):
         root = sweep.data_roots.get(dataset)
         if issubclass(DATAMODULES.get(dataset), FileImageDataModule) and (root is None or not root.is_dir()):
-            result.missing_roots.append(f"dataset {dataset}: folder {root or '(none: give data_roots.' + dataset + ')'} "
-                                        "not found")
+            result.missing_roots.append(
+                f"dataset {dataset}: folder {root or '(none: give data_roots.' + dataset + ')'} not found"
+            )
     for backbone in sorted({cell.backbone for cell in todo if pretrained(sweep, cell.protocol)}):
         info = backbone_info(backbone)
         if backbone in sweep.weights or (info is not None and info.checkpoint_format):
             path = sweep.weights.get(backbone)
             if path is None or not path.is_file():
-                result.missing_weights.append(f"backbone {backbone}: checkpoint file {path or '(none: give weights.' + backbone + ')'} "
-                                              "not found")
+                result.missing_weights.append(
+                    f"backbone {backbone}: checkpoint file {path or '(none: give weights.' + backbone + ')'} not found"
+                )
             continue
         weights = hub_weights(resolve_timm_name(backbone))
         if weights is not None and cached_file(weights) is None:
-            result.missing_weights.append(f"backbone {backbone}: pretrained weights not in the cache "
-                                          f"(python -m app weights fetch {backbone})")
+            result.missing_weights.append(
+                f"backbone {backbone}: pretrained weights not in the cache (python -m app weights fetch {backbone})"
+            )
     measured = {cell.backbone: s for cell in selected if (s := seconds_per_image(cell.folder(out))) is not None}
     for cell in todo:
         images = TRAIN_IMAGES.get(cell.dataset)

@@ -77,8 +77,12 @@ def trial(config: dict[str, Any]) -> None:
     from ray import tune
 
     values = {key: value for key, value in config.items() if key.startswith("model.")}
-    args = [*config["args"], *[text for key, value in values.items() for text in option(key, value)],
-            *run_args(), *option("test_after_fit", False)]
+    args = [
+        *config["args"],
+        *[text for key, value in values.items() for text in option(key, value)],
+        *run_args(),
+        *option("test_after_fit", False),
+    ]
     run = Path(config["cell_dir"]) / TRIALS / tune.get_context().get_trial_id()
     error = fit(args, run, callbacks=[ReportToTune(config["metric"])])
     if error is not None:

@@ -43,11 +43,19 @@ def tune_config(search: Search, epochs: int):
 
         algorithm = OptunaSearch()
     # ASHA counts our own epochs: a trial resumed after a restore reports where it really is
-    scheduler = ASHAScheduler(time_attr="epoch", max_t=epochs, grace_period=search.grace_period,
-                              reduction_factor=search.reduction_factor)
-    return tune.TuneConfig(metric=search.metric, mode=search.mode, scheduler=scheduler, search_alg=algorithm,
-                           num_samples=search.num_samples, time_budget_s=search.time_budget_minutes * 60,
-                           trial_dirname_creator=lambda t: t.trial_id, trial_name_creator=lambda t: t.trial_id)
+    scheduler = ASHAScheduler(
+        time_attr="epoch", max_t=epochs, grace_period=search.grace_period, reduction_factor=search.reduction_factor
+    )
+    return tune.TuneConfig(
+        metric=search.metric,
+        mode=search.mode,
+        scheduler=scheduler,
+        search_alg=algorithm,
+        num_samples=search.num_samples,
+        time_budget_s=search.time_budget_minutes * 60,
+        trial_dirname_creator=lambda t: t.trial_id,
+        trial_name_creator=lambda t: t.trial_id,
+    )
 
 
 def search_cell(sweep: Sweep, cell: Cell, cell_dir: Path, resources: dict[str, float]) -> Chosen:
@@ -62,18 +70,24 @@ def search_cell(sweep: Sweep, cell: Cell, cell_dir: Path, resources: dict[str, f
         tuner = tune.Tuner.restore(str(experiment), trainable, resume_unfinished=True, resume_errored=True)
     else:
         constants = {"args": fit_args(sweep, cell), "cell_dir": str(cell_dir), "metric": sweep.search.metric}
-        tuner = tune.Tuner(trainable, param_space=tune_space(sweep.search, protocol.space) | constants,
-                           tune_config=tune_config(sweep.search, protocol.epochs),
-                           run_config=tune.RunConfig(name=EXPERIMENT, storage_path=str(cell_dir), verbose=0))
+        tuner = tune.Tuner(
+            trainable,
+            param_space=tune_space(sweep.search, protocol.space) | constants,
+            tune_config=tune_config(sweep.search, protocol.epochs),
+            run_config=tune.RunConfig(name=EXPERIMENT, storage_path=str(cell_dir), verbose=0),
+        )
     grid = tuner.fit()
     seconds = sum(float(result.metrics.get("time_total_s", 0.0)) for result in grid if result.metrics)
     reported = [result for result in grid if result.metrics and sweep.search.metric in result.metrics]
     if not reported:
         errors = [str(result.error).strip().splitlines()[-1] for result in grid if result.error]
-        raise CellFailed(f"no trial finished an epoch ({len(grid)} trials; first error: "
-                           f"{errors[0] if errors else 'none'}; their folders: {cell_dir / TRIALS})")
-    best = grid.get_best_result(metric=sweep.search.metric, mode=sweep.search.mode, scope="last",
-                                filter_nan_and_inf=True)
+        raise CellFailed(
+            f"no trial finished an epoch ({len(grid)} trials; first error: "
+            f"{errors[0] if errors else 'none'}; their folders: {cell_dir / TRIALS})"
+        )
+    best = grid.get_best_result(
+        metric=sweep.search.metric, mode=sweep.search.mode, scope="last", filter_nan_and_inf=True
+    )
     values = {key: value for key, value in best.config.items() if key.startswith("model.")}
     devices = max(resources.get("gpu", 0.0), 1.0)
     return Chosen(values, best.metrics["trial_id"], float(best.metrics[sweep.search.metric]), seconds * devices)

@@ -14,7 +14,6 @@ from typing import Any
 import yaml
 
 from app.config_files import composed
-
 from modules.registry import ConfigError
 
 AXES = ("protocol", "dataset", "backbone", "loss")  # the study's axes, in folder order
@@ -87,8 +86,8 @@ def setting(dotted: str, overrides: list[dict[str, Any]], configs: tuple[Path, .
         for key in (dotted, short):
             if key in mapping:
                 return mapping[key]
-    for config in reversed([file for config in configs for file in composed(config)]):
-        value = _nested(yaml.safe_load(config.read_text()) or {}, dotted)
+    for file in reversed([file for config in configs for file in composed(config)]):
+        value = _nested(yaml.safe_load(file.read_text()) or {}, dotted)
         if value is not None:
             return value
     return None
@@ -102,7 +101,9 @@ def _protocols(path: Path, raw: dict, root: Path) -> dict[str, Protocol]:
     for name, entry in entries.items():
         unknown = set(entry) - {"configs", "set", "space"}
         if unknown:
-            raise _fail(path, f"protocol {name!r}: unknown key(s) {', '.join(sorted(unknown))}; expected configs, set, space")
+            raise _fail(
+                path, f"protocol {name!r}: unknown key(s) {', '.join(sorted(unknown))}; expected configs, set, space"
+            )
         configs = tuple((root / c).resolve() for c in entry.get("configs", []))
         missing = [str(c) for c in configs if not c.is_file()]
         if not configs or missing:
@@ -125,7 +126,9 @@ def _search(path: Path, raw: dict, protocols: dict[str, Protocol]) -> Search:
     block = raw.get("search") or {}
     known = {"metric", "mode", "num_samples", "time_budget_minutes", "algorithm", "scheduler", "space"}
     if set(block) - known:
-        raise _fail(path, f"search: unknown key(s) {', '.join(sorted(set(block) - known))}; expected {', '.join(sorted(known))}")
+        raise _fail(
+            path, f"search: unknown key(s) {', '.join(sorted(set(block) - known))}; expected {', '.join(sorted(known))}"
+        )
     scheduler = block.get("scheduler") or {}
     if scheduler.get("type", "asha") != "asha":
         raise _fail(path, f"search.scheduler.type {scheduler.get('type')!r}: only asha is supported")
@@ -140,21 +143,35 @@ def _search(path: Path, raw: dict, protocols: dict[str, Protocol]) -> Search:
         for option, definition in space.items():
             parameter = option.removeprefix("model.")
             if not option.startswith("model.") or parameter.split(".")[0] not in options:
-                raise _fail(path, f"search.space.{name}: unknown search parameter {option!r}; expected model.<option> "
-                                  f"with an option of RobustFineTuneModule ({', '.join(sorted(options))})")
+                raise _fail(
+                    path,
+                    f"search.space.{name}: unknown search parameter {option!r}; expected model.<option> "
+                    f"with an option of RobustFineTuneModule ({', '.join(sorted(options))})",
+                )
             if not isinstance(definition, list) or not definition or definition[0] not in SEARCH_KINDS:
-                raise _fail(path, f"search.space.{name}.{option}: expected [loguniform, low, high], [uniform, low, "
-                                  f"high] or [choice, [values...]], got {definition!r}")
+                raise _fail(
+                    path,
+                    f"search.space.{name}.{option}: expected [loguniform, low, high], [uniform, low, "
+                    f"high] or [choice, [values...]], got {definition!r}",
+                )
             spaces[name][option] = tuple(definition)
     for protocol in protocols.values():
         if protocol.space not in spaces and spaces:
-            raise _fail(path, f"protocol {protocol.name!r} names search space {protocol.space!r}, which search.space "
-                              f"lacks (it has {', '.join(spaces)})")
-    return Search(metric=str(block.get("metric", "robust_loss")), mode=block.get("mode", "min"),
-                  num_samples=int(block.get("num_samples", -1)),
-                  time_budget_minutes=float(block.get("time_budget_minutes", 140)),
-                  algorithm=block.get("algorithm", "random"), grace_period=int(scheduler.get("grace_period", 1)),
-                  reduction_factor=int(scheduler.get("reduction_factor", 2)), spaces=spaces)
+            raise _fail(
+                path,
+                f"protocol {protocol.name!r} names search space {protocol.space!r}, which search.space "
+                f"lacks (it has {', '.join(spaces)})",
+            )
+    return Search(
+        metric=str(block.get("metric", "robust_loss")),
+        mode=block.get("mode", "min"),
+        num_samples=int(block.get("num_samples", -1)),
+        time_budget_minutes=float(block.get("time_budget_minutes", 140)),
+        algorithm=block.get("algorithm", "random"),
+        grace_period=int(scheduler.get("grace_period", 1)),
+        reduction_factor=int(scheduler.get("reduction_factor", 2)),
+        spaces=spaces,
+    )
 
 
 def _check_names(path: Path, sweep_axes: dict[str, tuple]) -> None:
@@ -178,7 +195,18 @@ def read_sweep(path: str | Path) -> Sweep:
     if not path.is_file():
         raise ConfigError(f"sweep file {path} does not exist")
     raw = yaml.safe_load(path.read_text()) or {}
-    known = {"protocols", "datasets", "backbones", "losses", "axes", "set", "data_roots", "weights", "resources", "search"}
+    known = {
+        "protocols",
+        "datasets",
+        "backbones",
+        "losses",
+        "axes",
+        "set",
+        "data_roots",
+        "weights",
+        "resources",
+        "search",
+    }
     if set(raw) - known:
         raise _fail(path, f"unknown key(s) {', '.join(sorted(set(raw) - known))}; expected {', '.join(sorted(known))}")
     root = project_root(path)
@@ -190,15 +218,26 @@ def read_sweep(path: str | Path) -> Sweep:
         raise _fail(path, "'axes' must map dotted options to non-empty lists of values")
     resources = {str(k): float(v) for k, v in (raw.get("resources") or {}).items()}
     if set(resources) - {"cpu", "gpu"}:
-        raise _fail(path, f"resources: unknown key(s) {', '.join(sorted(set(resources) - {'cpu', 'gpu'}))}; expected cpu, gpu")
+        raise _fail(
+            path, f"resources: unknown key(s) {', '.join(sorted(set(resources) - {'cpu', 'gpu'}))}; expected cpu, gpu"
+        )
     weights = {str(k): Path(v).expanduser().resolve() for k, v in (raw.get("weights") or {}).items()}
     stray = sorted(set(weights) - set(named["backbones"]))
     if stray:
         raise _fail(path, f"weights: {', '.join(stray)} not among the sweep's backbones")
-    return Sweep(path, protocols, named["datasets"], named["backbones"], named["losses"], axes,
-                 dict(raw.get("set") or {}),
-                 {str(k): Path(v).expanduser().resolve() for k, v in (raw.get("data_roots") or {}).items()},
-                 weights, resources, _search(path, raw, protocols))
+    return Sweep(
+        path,
+        protocols,
+        named["datasets"],
+        named["backbones"],
+        named["losses"],
+        axes,
+        dict(raw.get("set") or {}),
+        {str(k): Path(v).expanduser().resolve() for k, v in (raw.get("data_roots") or {}).items()},
+        weights,
+        resources,
+        _search(path, raw, protocols),
+    )
 
 
 def project_root(path: Path) -> Path:

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from modules.attacks.base import RobustAttack
-from modules.attacks.norms import NORMS, Norm, clip_to_ball, l1_projection, normalize, broadcast, project
+from modules.attacks.norms import NORMS, Norm, broadcast, clip_to_ball, l1_projection, normalize, project
 
 Loss = Literal["ce", "dlr-targeted"]
 Keep = Literal["max_loss", "misclassified"]
@@ -55,10 +55,22 @@ class APGD(RobustAttack):
             2 eps, 40% at eps, from noise); only points found at eps count.
     """
 
-    def __init__(self, model: nn.Module, norm: Norm = "Linf", eps: float = 4 / 255, steps: int = 10,
-                 random_start: bool = False, restarts: int = 1, keep: Keep = "max_loss",
-                 step_size: float | None = None, loss: Loss = "ce", n_target_classes: int = 9,
-                 use_largereps: bool = False, rho: float = 0.75, seed: int = 0) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        norm: Norm = "Linf",
+        eps: float = 4 / 255,
+        steps: int = 10,
+        random_start: bool = False,
+        restarts: int = 1,
+        keep: Keep = "max_loss",
+        step_size: float | None = None,
+        loss: Loss = "ce",
+        n_target_classes: int = 9,
+        use_largereps: bool = False,
+        rho: float = 0.75,
+        seed: int = 0,
+    ) -> None:
         super().__init__("APGD" if loss == "ce" else "APGDT", model)
         if norm not in NORMS:
             raise ValueError(f"APGD norm must be one of {', '.join(NORMS)}, got {norm!r}")
@@ -109,8 +121,11 @@ class APGD(RobustAttack):
         step_size = torch.full((n,), initial, device=x.device)
         if self.norm == "L1":
             period = max(int(0.04 * steps), 1)
-            sparsity = ((x_adv - x) != 0).flatten(1).sum(1).float() if resumed else \
-                torch.full((n,), float(n_fts), device=x.device)
+            sparsity = (
+                ((x_adv - x) != 0).flatten(1).sum(1).float()
+                if resumed
+                else torch.full((n,), float(n_fts), device=x.device)
+            )
             topk = sparsity / n_fts / 1.5 if resumed else torch.full((n,), 0.2, device=x.device)
         else:
             period = max(int(0.22 * self.steps), 1)

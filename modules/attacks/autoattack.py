@@ -36,8 +36,15 @@ class AutoAttack(RobustAttack):
     make a cheaper, weaker evaluation (the settings are recorded with the figures). `run` gives
     each example's outcome: robust, misclassified clean, or broken by `COMPONENTS[k]` (code 2 + k)."""
 
-    def __init__(self, model: nn.Module, norm: Norm = "Linf", eps: float = 4 / 255, seed: int = 0,
-                 steps: int = 100, square_queries: int = 5000) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        norm: Norm = "Linf",
+        eps: float = 4 / 255,
+        seed: int = 0,
+        steps: int = 100,
+        square_queries: int = 5000,
+    ) -> None:
         super().__init__("AutoAttack", model)
         if norm not in NORMS:
             raise ValueError(f"AutoAttack norm must be one of {', '.join(NORMS)}, got {norm!r}")
@@ -50,10 +57,29 @@ class AutoAttack(RobustAttack):
         m, norm, eps, seed, steps = self.model, self.norm, self.eps, self.seed, self.steps
         l1 = norm == "L1"
         attacks = {
-            "apgd-ce": APGD(m, norm, eps, steps, random_start=True, restarts=5 if l1 else 1, keep="misclassified",
-                            use_largereps=l1, seed=seed),
-            "apgd-t": APGD(m, norm, eps, steps, random_start=True, keep="misclassified", loss="dlr-targeted",
-                           n_target_classes=5 if l1 else 9, use_largereps=l1, seed=seed),
+            "apgd-ce": APGD(
+                m,
+                norm,
+                eps,
+                steps,
+                random_start=True,
+                restarts=5 if l1 else 1,
+                keep="misclassified",
+                use_largereps=l1,
+                seed=seed,
+            ),
+            "apgd-t": APGD(
+                m,
+                norm,
+                eps,
+                steps,
+                random_start=True,
+                keep="misclassified",
+                loss="dlr-targeted",
+                n_target_classes=5 if l1 else 9,
+                use_largereps=l1,
+                seed=seed,
+            ),
             "fab-t": FAB(m, norm, eps, steps=steps, n_target_classes=9, seed=seed),
             "square": Square(m, norm, eps, n_queries=self.square_queries, p_init=0.8, n_restarts=1, seed=seed),
         }
@@ -62,8 +88,15 @@ class AutoAttack(RobustAttack):
         return attacks
 
     def settings(self) -> dict:
-        return {"algorithm": "autoattack-standard", "norm": self.norm, "eps": self.eps, "steps": self.steps,
-                "square_queries": self.square_queries, "components": list(COMPONENTS), "seed": self.seed}
+        return {
+            "algorithm": "autoattack-standard",
+            "norm": self.norm,
+            "eps": self.eps,
+            "steps": self.steps,
+            "square_queries": self.square_queries,
+            "components": list(COMPONENTS),
+            "seed": self.seed,
+        }
 
     def breakers(self) -> list[str]:
         return list(COMPONENTS)

@@ -41,4 +41,3 @@ class RobustAttack(Attack):
             clean = self.get_logits(inputs).argmax(1) == labels
             robust = self.get_logits(adversarial).argmax(1) == labels
         return adversarial, torch.where(clean, torch.where(robust, ROBUST, BROKEN), MISCLASSIFIED)
-

@@ -41,8 +41,15 @@ class _MultiTargetedFAB(torchattacks.FAB):
 class FAB(RobustAttack):
     """FAB-T at radius `eps` in `norm`: `n_target_classes` targets (the standard: 9), one restart each."""
 
-    def __init__(self, model: nn.Module, norm: Norm = "Linf", eps: float = 4 / 255, steps: int = 100,
-                 n_target_classes: int = 9, seed: int = 0) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        norm: Norm = "Linf",
+        eps: float = 4 / 255,
+        steps: int = 100,
+        n_target_classes: int = 9,
+        seed: int = 0,
+    ) -> None:
         super().__init__("FAB", model)
         self.norm, self.eps, self.steps = norm, float(eps), int(steps)
         self.n_target_classes, self.seed = int(n_target_classes), int(seed)
@@ -54,8 +61,16 @@ class FAB(RobustAttack):
             return x.clone()
         with torch.no_grad():
             classes = self.get_logits(x[:1]).shape[1]
-        fab = _MultiTargetedFAB(self.model, norm=self.norm, eps=self.eps, steps=self.steps, n_restarts=1,
-                                seed=self.seed, multi_targeted=True, n_classes=classes)
+        fab = _MultiTargetedFAB(
+            self.model,
+            norm=self.norm,
+            eps=self.eps,
+            steps=self.steps,
+            n_restarts=1,
+            seed=self.seed,
+            multi_targeted=True,
+            n_classes=classes,
+        )
         fab.n_target_classes = max(min(self.n_target_classes, classes - 1), 1)
         fab.set_device(x.device)
         with frozen_parameters(self.model):

@@ -53,8 +53,10 @@ class AttackConfig:
                 raise ConfigError(f"attack {name} must be an integer >= {least}, got {value!r}")
         spec = ATTACKS.get(self.algorithm)  # an unknown algorithm fails here, before any training
         if self.norm not in spec.norms:
-            raise ConfigError(f"attack {self.algorithm!r} does not support norm {self.norm!r}; "
-                              f"valid norms for {self.algorithm!r}: {', '.join(spec.norms)}")
+            raise ConfigError(
+                f"attack {self.algorithm!r} does not support norm {self.norm!r}; "
+                f"valid norms for {self.algorithm!r}: {', '.join(spec.norms)}"
+            )
 
 
 @dataclass(frozen=True)
@@ -80,8 +82,10 @@ def attack(name: str, norms: tuple[str, ...] = NORMS, trains: bool = False, reac
 
 def check_training_attack(config: AttackConfig) -> None:
     if not ATTACKS.get(config.algorithm).trains:
-        raise ConfigError(f"attack {config.algorithm!r} is an evaluation attack; training attacks: "
-                          f"{', '.join(name for name in ATTACKS if ATTACKS.get(name).trains)}")
+        raise ConfigError(
+            f"attack {config.algorithm!r} is an evaluation attack; training attacks: "
+            f"{', '.join(name for name in ATTACKS if ATTACKS.get(name).trains)}"
+        )
 
 
 def build_attack(config: AttackConfig, model: nn.Module, purpose: Purpose = "train") -> RobustAttack:
@@ -124,9 +128,17 @@ def _apgd(config: AttackConfig, model: nn.Module, purpose: Purpose, **options: o
     and keep misclassified points; training attacks keep each example's highest loss."""
     evaluation = purpose == "eval"
     options = {"random_start": config.random_start or evaluation} | options
-    return APGD(model, config.norm, config.eps, config.steps, restarts=config.restarts,
-                keep="misclassified" if evaluation else "max_loss", step_size=config.step_size, seed=config.seed,
-                **options)
+    return APGD(
+        model,
+        config.norm,
+        config.eps,
+        config.steps,
+        restarts=config.restarts,
+        keep="misclassified" if evaluation else "max_loss",
+        step_size=config.step_size,
+        seed=config.seed,
+        **options,
+    )
 
 
 attack("apgd", trains=True)(_apgd)
@@ -171,8 +183,15 @@ def _n_fgsm(config: AttackConfig, model: nn.Module, purpose: Purpose) -> RobustA
 
 @attack("square")
 def _square(config: AttackConfig, model: nn.Module, purpose: Purpose) -> RobustAttack:
-    return Square(model, config.norm, config.eps, n_queries=config.queries, p_init=0.8,
-                  n_restarts=config.restarts, seed=config.seed)
+    return Square(
+        model,
+        config.norm,
+        config.eps,
+        n_queries=config.queries,
+        p_init=0.8,
+        n_restarts=config.restarts,
+        seed=config.seed,
+    )
 
 
 @attack("fab")
@@ -183,5 +202,6 @@ def _fab(config: AttackConfig, model: nn.Module, purpose: Purpose) -> RobustAtta
 @attack("autoattack")
 def _autoattack(config: AttackConfig, model: nn.Module, purpose: Purpose) -> RobustAttack:
     """The standard AutoAttack (APGD-CE, APGD-T, FAB-T, Square); `steps` 100 and `queries` 5,000 are the standard."""
-    return AutoAttack(model, config.norm, config.eps, steps=config.steps, square_queries=config.queries,
-                      seed=config.seed)
+    return AutoAttack(
+        model, config.norm, config.eps, steps=config.steps, square_queries=config.queries, seed=config.seed
+    )

@@ -25,8 +25,9 @@ class FGSM(RobustAttack):
     `project`: bring the result back into the eps ball (FGSM-RS) or leave it within (noise + step) x eps
     (N-FGSM). Always within [0, 1]."""
 
-    def __init__(self, model: nn.Module, eps: float = 4 / 255, step: float = 1.25, noise: float = 1.0,
-                 project: bool = True) -> None:
+    def __init__(
+        self, model: nn.Module, eps: float = 4 / 255, step: float = 1.25, noise: float = 1.0, project: bool = True
+    ) -> None:
         super().__init__("FGSM", model)
         self.eps, self.step, self.noise, self.project = float(eps), float(step), float(noise), project
         self.supported_mode = ["default"]

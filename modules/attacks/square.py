@@ -51,8 +51,17 @@ def p_selection(p_init: float, it: int, n_queries: int, rescale_schedule: bool =
     """The reference schedule of the fraction p of pixels a window covers."""
     if rescale_schedule:
         it = int(it / n_queries * 10000)
-    for bound, divisor in ((10, 1), (50, 2), (200, 4), (500, 8), (1000, 16), (2000, 32), (4000, 64),
-                           (6000, 128), (8000, 256)):
+    for bound, divisor in (
+        (10, 1),
+        (50, 2),
+        (200, 4),
+        (500, 8),
+        (1000, 16),
+        (2000, 32),
+        (4000, 64),
+        (6000, 128),
+        (8000, 256),
+    ):
         if it <= bound:
             return p_init / divisor
     return p_init / 512
@@ -78,8 +87,9 @@ def _eta_rectangles(x: int, y: int, norm: WindowNorm) -> torch.Tensor:
     x_c, y_c = x // 2 + 1, y // 2 + 1
     top, left = x_c - 1, y_c - 1
     for counter in range(max(x_c, y_c)):
-        delta[max(top, 0):min(top + 2 * counter + 1, x), max(0, left):min(left + 2 * counter + 1, y)] += \
-            1.0 / torch.tensor([[counter + 1.0]]) ** power  # in float32, as the reference
+        delta[max(top, 0) : min(top + 2 * counter + 1, x), max(0, left) : min(left + 2 * counter + 1, y)] += (
+            1.0 / torch.tensor([[counter + 1.0]]) ** power
+        )  # in float32, as the reference
         top, left = top - 1, left - 1
     return delta / channel_norm(delta, norm)
 
@@ -87,8 +97,17 @@ def _eta_rectangles(x: int, y: int, norm: WindowNorm) -> torch.Tensor:
 class Square(RobustAttack):
     """Untargeted Square Attack at radius `eps` in `norm`, margin loss, `n_queries` queries per restart."""
 
-    def __init__(self, model: nn.Module, norm: Norm = "Linf", eps: float = 4 / 255, n_queries: int = 5000,
-                 p_init: float = 0.8, n_restarts: int = 1, seed: int = 0, rescale_schedule: bool = False) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        norm: Norm = "Linf",
+        eps: float = 4 / 255,
+        n_queries: int = 5000,
+        p_init: float = 0.8,
+        n_restarts: int = 1,
+        seed: int = 0,
+        rescale_schedule: bool = False,
+    ) -> None:
         super().__init__("Square", model)
         if norm not in NORMS:
             raise ValueError(f"Square: unknown norm {norm!r}, choose one of {NORMS}")
@@ -111,8 +130,8 @@ class Square(RobustAttack):
     def _eta(self, s: int) -> torch.Tensor:
         """The s-by-s window pattern: two rectangles of opposite sign, randomly transposed."""
         delta = torch.zeros(s, s)
-        delta[:s // 2] = _eta_rectangles(s // 2, s, self.norm)
-        delta[s // 2:] = -1.0 * _eta_rectangles(s - s // 2, s, self.norm)
+        delta[: s // 2] = _eta_rectangles(s // 2, s, self.norm)
+        delta[s // 2 :] = -1.0 * _eta_rectangles(s - s // 2, s, self.norm)
         delta = delta / channel_norm(delta, self.norm)
         if self._rand([1]) > 0.5:
             delta = delta.permute(1, 0)
@@ -152,8 +171,9 @@ class Square(RobustAttack):
         for _ in range(h // s):
             vw = (h - s * 5) // 2  # sic: the reference offsets the columns by the rows' margin
             for _ in range(w // s):
-                delta_init[:, :, vh:vh + s, vw:vw + s] += (self._eta(s).view(1, 1, s, s)
-                                                           * self._random_choice([n, c, 1, 1]))
+                delta_init[:, :, vh : vh + s, vw : vw + s] += self._eta(s).view(1, 1, s, s) * self._random_choice(
+                    [n, c, 1, 1]
+                )
                 vw += s
             vh += s
         return self._to_ball(x, delta_init)
@@ -162,7 +182,7 @@ class Square(RobustAttack):
         c, h, w = x_curr.shape[1:]
         vh, vw = self._random_int(0, h - s), self._random_int(0, w - s)
         new_deltas = torch.zeros(c, h, w, device=x_curr.device)
-        new_deltas[:, vh:vh + s, vw:vw + s] = 2.0 * self.eps * self._random_choice([c, 1, 1])
+        new_deltas[:, vh : vh + s, vw : vw + s] = 2.0 * self.eps * self._random_choice([c, 1, 1])
         x_new = torch.minimum(torch.maximum(x_best_curr + new_deltas, x_curr - self.eps), x_curr + self.eps)
         return torch.clamp(x_new, 0.0, 1.0)
 
@@ -173,12 +193,12 @@ class Square(RobustAttack):
 
         vh, vw = self._random_int(0, h - s), self._random_int(0, w - s)
         mask = torch.zeros_like(x_curr)
-        mask[:, :, vh:vh + s, vw:vw + s] = 1.0
-        norms_window_1 = channel_norm(delta_curr[:, :, vh:vh + s, vw:vw + s], norm)
+        mask[:, :, vh : vh + s, vw : vw + s] = 1.0
+        norms_window_1 = channel_norm(delta_curr[:, :, vh : vh + s, vw : vw + s], norm)
 
         vh2, vw2 = self._random_int(0, h - s), self._random_int(0, w - s)
         mask_2 = torch.zeros_like(x_curr)
-        mask_2[:, :, vh2:vh2 + s, vw2:vw2 + s] = 1.0
+        mask_2[:, :, vh2 : vh2 + s, vw2 : vw2 + s] = 1.0
 
         norms_image = broadcast(lp_norm(delta_curr, norm), x_curr)
         norms_windows = window_mass(delta_curr, torch.maximum(mask, mask_2), norm)
@@ -187,7 +207,7 @@ class Square(RobustAttack):
         # another memory layout, hence another order of summation and other round-off
         new_deltas = torch.ones(n, c, s, s, device=x_curr.device)
         new_deltas *= self._eta(s).view(1, 1, s, s) * self._random_choice([n, c, 1, 1])
-        new_deltas += delta_curr[:, :, vh:vh + s, vw:vw + s] / (1e-12 + norms_window_1)
+        new_deltas += delta_curr[:, :, vh : vh + s, vw : vw + s] / (1e-12 + norms_window_1)
         # each channel gets an equal share of the free budget plus its windows' old mass (in L1, times c: the
         # reference's; multiplied last, in its order of operations, for the same round-off)
         eps = torch.full_like(norms_image, self.eps)
@@ -196,8 +216,8 @@ class Square(RobustAttack):
             new_deltas = new_deltas * (torch.clamp(eps**2 - norms_image**2, min=0.0) / c + norms_windows**2).sqrt()
         else:
             new_deltas = new_deltas * (torch.clamp(eps - norms_image, min=0.0) / c + norms_windows) * c
-        delta_curr[:, :, vh2:vh2 + s, vw2:vw2 + s] = 0.0
-        delta_curr[:, :, vh:vh + s, vw:vw + s] = new_deltas
+        delta_curr[:, :, vh2 : vh2 + s, vw2 : vw2 + s] = 0.0
+        delta_curr[:, :, vh : vh + s, vw : vw + s] = new_deltas
         return self._to_ball(x_curr, delta_curr)
 
     # --- one run ----------------------------------------------------------------------------------

@@ -9,5 +9,13 @@ from modules.callbacks.random_state import RandomState
 from modules.callbacks.results import ResultsWriter
 from modules.callbacks.robustness import RobustnessCallback
 
-__all__ = ["EffectiveBatchSize", "FiniteLoss", "Interruption", "NonFiniteLossError", "RandomState", "ResultsWriter",
-           "RobustnessCallback", "RunCheckpoint"]
+__all__ = [
+    "EffectiveBatchSize",
+    "FiniteLoss",
+    "Interruption",
+    "NonFiniteLossError",
+    "RandomState",
+    "ResultsWriter",
+    "RobustnessCallback",
+    "RunCheckpoint",
+]

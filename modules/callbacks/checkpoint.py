@@ -19,8 +19,9 @@ def last_checkpoint(checkpointer: ModelCheckpoint) -> Path:
 
 def relocated(state: dict[str, Any], old: str, new: str) -> dict[str, Any]:
     """A ModelCheckpoint record whose paths under folder `old` now name the same files under `new`."""
+
     def move(path: Any) -> Any:
-        return new + path[len(old):] if isinstance(path, str) and path.startswith(old) else path
+        return new + path[len(old) :] if isinstance(path, str) and path.startswith(old) else path
 
     moved = {key: move(value) for key, value in state.items()}
     moved["best_k_models"] = {move(path): score for path, score in state.get("best_k_models", {}).items()}
@@ -45,8 +46,13 @@ class RunCheckpoint(ModelCheckpoint):
     as the best). The record's paths are moved to this folder instead.
     """
 
-    def __init__(self, *args: Any, save_last: bool | Literal["link"] | None = None,
-                 train_time_interval: timedelta | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        save_last: bool | Literal["link"] | None = None,
+        train_time_interval: timedelta | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, save_last=False, **kwargs)
         self.keep_last = bool(save_last)
         self.last_every = train_time_interval
@@ -63,8 +69,11 @@ class RunCheckpoint(ModelCheckpoint):
 
     def on_load_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]) -> None:
         # called before load_state_dict: is the checkpoint one of this folder's own?
-        self._resumed_here = bool(trainer.ckpt_path and self.dirpath
-                                  and Path(trainer.ckpt_path).parent.resolve() == Path(self.dirpath).resolve())
+        self._resumed_here = bool(
+            trainer.ckpt_path
+            and self.dirpath
+            and Path(trainer.ckpt_path).parent.resolve() == Path(self.dirpath).resolve()
+        )
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         saved = state_dict.get("dirpath")
@@ -76,11 +85,13 @@ class RunCheckpoint(ModelCheckpoint):
         super().on_train_start(trainer, pl_module)
         self._last_saved = time.monotonic()
 
-    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
         if self.last_every is not None and trainer.strategy.broadcast(
-                time.monotonic() - self._last_saved >= self.last_every.total_seconds()):
+            time.monotonic() - self._last_saved >= self.last_every.total_seconds()
+        ):
             self.save_last_checkpoint(trainer)
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:

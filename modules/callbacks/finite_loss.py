@@ -24,5 +24,7 @@ class FiniteLoss(Callback):
             return
         shown = "finite on this rank, not on another" if here else f"{loss.detach().float().sum().item():g}"
         last = getattr(trainer.checkpoint_callback, "last_model_path", "") or "none written yet"
-        raise NonFiniteLossError(f"non-finite training loss ({shown}) at epoch {trainer.current_epoch}, step "
-                                 f"{trainer.global_step}: the run stopped; last good checkpoint: {last}")
+        raise NonFiniteLossError(
+            f"non-finite training loss ({shown}) at epoch {trainer.current_epoch}, step "
+            f"{trainer.global_step}: the run stopped; last good checkpoint: {last}"
+        )

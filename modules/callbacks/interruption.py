@@ -17,6 +17,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from modules.callbacks.checkpoint import last_checkpoint
 
+
 def resume_command(checkpoint: Path) -> str:
     """The command that continues the run a `<run>/checkpoints/*.ckpt` file belongs to."""
     run = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
@@ -49,8 +50,10 @@ class Interruption(Callback):
         if not callable(stop):
             return
         signal.signal(signal.SIGTERM, self._recording(stop))
-        signal.signal(signal.SIGUSR1, self._recording(requeue if callable(requeue)
-                                                      else lambda _, frame: stop(signal.SIGTERM, frame)))
+        signal.signal(
+            signal.SIGUSR1,
+            self._recording(requeue if callable(requeue) else lambda _, frame: stop(signal.SIGTERM, frame)),
+        )
 
     def _recording(self, handler: Callable[[int, FrameType | None], Any]) -> Callable[[int, FrameType | None], None]:
         def handle(received: int, frame: FrameType | None) -> None:
@@ -75,13 +78,17 @@ class Interruption(Callback):
             return
         checkpointer = trainer.checkpoint_callback
         if not isinstance(checkpointer, ModelCheckpoint) or checkpointer.dirpath is None:
-            rank_zero_warn(f"interrupted by {received.name}, but the run has no checkpoint directory: nothing to resume from")
+            rank_zero_warn(
+                f"interrupted by {received.name}, but the run has no checkpoint directory: nothing to resume from"
+            )
             return
         self.checkpoint = last_checkpoint(checkpointer)
         trainer.save_checkpoint(self.checkpoint, weights_only=False)
         checkpointer.last_model_path = str(self.checkpoint)
-        exception.add_note(f"interrupted by {received.name} at epoch {trainer.current_epoch}, step {trainer.global_step}; "
-                           f"resume with: {resume_command(self.checkpoint)}")
+        exception.add_note(
+            f"interrupted by {received.name} at epoch {trainer.current_epoch}, step {trainer.global_step}; "
+            f"resume with: {resume_command(self.checkpoint)}"
+        )
 
 
 def flush(trainer: Trainer) -> None:

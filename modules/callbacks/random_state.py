@@ -17,8 +17,11 @@ def collect_states() -> dict[str, Any]:
     """This process's Python, NumPy, torch CPU and (when initialised) CUDA generator states, as
     tensors and plain numbers (a checkpoint must load with `torch.load(weights_only=True)`)."""
     name, keys, position, has_gauss, gauss = np.random.get_state()
-    states = {"python": random.getstate(), "torch": torch.get_rng_state(),
-              "numpy": (name, torch.from_numpy(keys.astype(np.int64)), int(position), int(has_gauss), float(gauss))}
+    states = {
+        "python": random.getstate(),
+        "torch": torch.get_rng_state(),
+        "numpy": (name, torch.from_numpy(keys.astype(np.int64)), int(position), int(has_gauss), float(gauss)),
+    }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         states["cuda"] = torch.cuda.get_rng_state_all()
     return states
@@ -57,7 +60,9 @@ class RandomState(Callback):
         if not states or trainer.state.fn != TrainerFn.FITTING:
             return
         if len(states) != trainer.world_size:
-            rank_zero_warn(f"the checkpoint holds the random states of {len(states)} process(es), this run has "
-                           f"{trainer.world_size}: they are not restored, so the resumed run draws other random numbers")
+            rank_zero_warn(
+                f"the checkpoint holds the random states of {len(states)} process(es), this run has "
+                f"{trainer.world_size}: they are not restored, so the resumed run draws other random numbers"
+            )
             return
         restore_states(states[trainer.global_rank])

@@ -15,8 +15,8 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from rich.console import Console
 from rich.table import Table
 
-from modules.evaluation.cost import fit_cost, test_cost
 from modules.callbacks.interruption import Interruption
+from modules.evaluation.cost import fit_cost, test_cost
 from modules.evaluation.summary import paper_figures, results_fields
 from modules.model.protocols import study_protocol
 from modules.runs import run_dir, slurm_job_id, write_json_atomic
@@ -55,17 +55,21 @@ class ResultsWriter(Callback):
         if self.directory is None:  # failed before the run had a directory: nothing to record into
             return
         h = pl_module.hparams
-        data = {key: value for key, value in self.read().items() if key not in clear} | {
-            "backbone": h.backbone,
-            "dataset": getattr(trainer.datamodule, "dataset_name", type(trainer.datamodule).__name__),
-            "loss": h.loss,
-            "protocol": study_protocol(h.protocol, trainer.max_epochs),
-            "adaptation": h.protocol,
-            "epochs": trainer.max_epochs,
-            "loss_settings": h.loss_settings.get(h.loss, {}),
-            "train_attack": h.attack,
-            "precision": str(trainer.precision),
-        } | fields
+        data = (
+            {key: value for key, value in self.read().items() if key not in clear}
+            | {
+                "backbone": h.backbone,
+                "dataset": getattr(trainer.datamodule, "dataset_name", type(trainer.datamodule).__name__),
+                "loss": h.loss,
+                "protocol": study_protocol(h.protocol, trainer.max_epochs),
+                "adaptation": h.protocol,
+                "epochs": trainer.max_epochs,
+                "loss_settings": h.loss_settings.get(h.loss, {}),
+                "train_attack": h.attack,
+                "precision": str(trainer.precision),
+            }
+            | fields
+        )
         write_json_atomic(self.path(), data)
 
     def fit_seconds(self) -> float:
@@ -78,39 +82,62 @@ class ResultsWriter(Callback):
         self._seconds_before = float(state_dict.get("fit_seconds", 0.0))
         self._images = int(state_dict.get("train_images", 0))
 
-    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         self._images += len(batch[0])
 
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._fit_started = time.time()
         job = slurm_job_id()
-        self.update(trainer, pl_module, status="running", clear=("error", "reason", "resume_checkpoint"),
-                    **({"slurm_job_id": job} if job else {}))
+        self.update(
+            trainer,
+            pl_module,
+            status="running",
+            clear=("error", "reason", "resume_checkpoint"),
+            **({"slurm_job_id": job} if job else {}),
+        )
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.ckpt_path:  # the training state is restored by now
             resumes = self.read().get("resumes", [])
-            resumes.append({"checkpoint": str(trainer.ckpt_path), "epoch": trainer.current_epoch,
-                            "global_step": trainer.global_step, "at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+            resumes.append(
+                {
+                    "checkpoint": str(trainer.ckpt_path),
+                    "epoch": trainer.current_epoch,
+                    "global_step": trainer.global_step,
+                    "at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                }
+            )
             self.update(trainer, pl_module, resumes=resumes)
 
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         checkpoint = trainer.checkpoint_callback
-        val = {key.removeprefix("val/"): float(value) for key, value in trainer.callback_metrics.items()
-               if key.startswith("val/")}
+        val = {
+            key.removeprefix("val/"): float(value)
+            for key, value in trainer.callback_metrics.items()
+            if key.startswith("val/")
+        }
         cost = self.read().get("cost", {}) | {"fit": fit_cost(trainer, self.fit_seconds(), self._images)}
-        self.update(trainer, pl_module, status="trained", val=val, fit_seconds=self.fit_seconds(), cost=cost,
-                    best_checkpoint=getattr(checkpoint, "best_model_path", None) or None,
-                    last_checkpoint=getattr(checkpoint, "last_model_path", None) or None)
+        self.update(
+            trainer,
+            pl_module,
+            status="trained",
+            val=val,
+            fit_seconds=self.fit_seconds(),
+            cost=cost,
+            best_checkpoint=getattr(checkpoint, "best_model_path", None) or None,
+            last_checkpoint=getattr(checkpoint, "last_model_path", None) or None,
+        )
 
     def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         figures = paper_figures(trainer.callback_metrics)
         details = self.measurement_details(trainer)
         figures |= details.pop("figures", {})
         cost = self.read().get("cost", {}) | {"test": test_cost(trainer, details.get("seconds", {}))}
-        self.update(trainer, pl_module, status="complete", tested_checkpoint=trainer.ckpt_path, cost=cost, **figures,
-                    **details)
+        self.update(
+            trainer, pl_module, status="complete", tested_checkpoint=trainer.ckpt_path, cost=cost, **figures, **details
+        )
         self.log_hparams(trainer, pl_module, figures)
         self.print_summary(trainer, figures, details.get("seconds", {}))
 
@@ -121,8 +148,10 @@ class ResultsWriter(Callback):
         loggers = [logger for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]
         if not loggers:
             return
-        params = dict(pl_module.hparams) | {"dataset": getattr(trainer.datamodule, "dataset_name", ""),
-                                            "epochs": trainer.max_epochs}
+        params = dict(pl_module.hparams) | {
+            "dataset": getattr(trainer.datamodule, "dataset_name", ""),
+            "epochs": trainer.max_epochs,
+        }
         for logger in loggers:
             logger.log_hyperparams(params, metrics={f"hparams/{column}": value for column, value in figures.items()})
 
@@ -135,9 +164,11 @@ class ResultsWriter(Callback):
         return results_fields(report) if report else {}
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
-        """A stop by signal or Ctrl-C is `interrupted`, a clean SystemExit `stopped`, anything else `failed`. Interruption comes
-        before this callback: its checkpoint is written and its note (how to resume) added."""
-        error = (getattr(exception, "__notes__", None) or ["".join(traceback.format_exception_only(exception)).strip()])[-1]
+        """A stop by signal or Ctrl-C is `interrupted`, a clean SystemExit `stopped`, anything else `failed`.
+        Interruption comes before this callback: its checkpoint is written and its note (how to resume) added."""
+        error = (
+            getattr(exception, "__notes__", None) or ["".join(traceback.format_exception_only(exception)).strip()]
+        )[-1]
         if isinstance(exception, SystemExit) and not isinstance(exception, SIGTERMException) and not exception.code:
             # a clean exit requested from inside (e.g. a hyper-parameter search's scheduler ending a trial)
             self.update(trainer, pl_module, status="stopped", reason="stopped by its caller (e.g. a search scheduler)")
@@ -148,12 +179,19 @@ class ResultsWriter(Callback):
         interruption = next((cb for cb in trainer.callbacks if isinstance(cb, Interruption)), None)
         received = getattr(interruption, "signal", None)
         resume = getattr(interruption, "checkpoint", None)
-        self.update(trainer, pl_module, status="interrupted", error=error,
-                    reason=received.name if received else type(exception).__name__,
-                    **({"resume_checkpoint": str(resume)} if resume else {}))
+        self.update(
+            trainer,
+            pl_module,
+            status="interrupted",
+            error=error,
+            reason=received.name if received else type(exception).__name__,
+            **({"resume_checkpoint": str(resume)} if resume else {}),
+        )
 
     @rank_zero_only
-    def print_summary(self, trainer: Trainer, figures: dict[str, float], seconds: dict[str, float] | None = None) -> None:
+    def print_summary(
+        self, trainer: Trainer, figures: dict[str, float], seconds: dict[str, float] | None = None
+    ) -> None:
         table = Table(title=f"Robustness on the test set ({self.path()})")
         for column in figures:
             table.add_column(column, justify="right")

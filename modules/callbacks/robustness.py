@@ -15,10 +15,14 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from modules.attacks.norms import check_eps
 from modules.evaluation import EvaluationSettings, evaluate
 from modules.evaluation.figures import log_figures
-from modules.evaluation.summary import selection_score
 from modules.evaluation.measurements import (
-    CORRUPTION_ASSIGNMENTS, PRECISIONS, autocast, check_choice, check_settings,
+    CORRUPTION_ASSIGNMENTS,
+    PRECISIONS,
+    autocast,
+    check_choice,
+    check_settings,
 )
+from modules.evaluation.summary import selection_score
 from modules.registry import ConfigError
 
 
@@ -54,30 +58,62 @@ class RobustnessCallback(Callback):
         log_images: an image grid of clean / adversarial / corrupted examples in TensorBoard.
     """
 
-    def __init__(self, subset_size: int = 256, steps: int = 10, linf_eps: float = 4 / 255, l2_eps: float = 2.0,
-                 batch_size: int = 64, every_n_epochs: int = 1, seed: int = 0, l1_eps: float = 75.0,
-                 val_measurements: list[str] | None = None, test_measurements: list[str] | None = None,
-                 val_attack: str = "apgd", test_attack: str = "autoattack", test_steps: int = 100,
-                 square_queries: int = 5000, severity: int = 3, recheck_fp32: bool = False,
-                 expected_robustness: bool = False, grid_step: float = 1 / 255, log_images: bool = True,
-                 attack_precision: str | int = "32", corruption_assignment: str = "blocks") -> None:
-        self.eps = {"linf": check_eps("robustness linf_eps", linf_eps), "l2": check_eps("robustness l2_eps", l2_eps),
-                    "l1": check_eps("robustness l1_eps", l1_eps)}
+    def __init__(
+        self,
+        subset_size: int = 256,
+        steps: int = 10,
+        linf_eps: float = 4 / 255,
+        l2_eps: float = 2.0,
+        batch_size: int = 64,
+        every_n_epochs: int = 1,
+        seed: int = 0,
+        l1_eps: float = 75.0,
+        val_measurements: list[str] | None = None,
+        test_measurements: list[str] | None = None,
+        val_attack: str = "apgd",
+        test_attack: str = "autoattack",
+        test_steps: int = 100,
+        square_queries: int = 5000,
+        severity: int = 3,
+        recheck_fp32: bool = False,
+        expected_robustness: bool = False,
+        grid_step: float = 1 / 255,
+        log_images: bool = True,
+        attack_precision: str | int = "32",
+        corruption_assignment: str = "blocks",
+    ) -> None:
+        self.eps = {
+            "linf": check_eps("robustness linf_eps", linf_eps),
+            "l2": check_eps("robustness l2_eps", l2_eps),
+            "l1": check_eps("robustness l1_eps", l1_eps),
+        }
         self.attack_precision = check_choice("robustness attack_precision", str(attack_precision), PRECISIONS)
-        self.corruption_assignment = check_choice("robustness corruption_assignment", corruption_assignment,
-                                                  CORRUPTION_ASSIGNMENTS)
+        self.corruption_assignment = check_choice(
+            "robustness corruption_assignment", corruption_assignment, CORRUPTION_ASSIGNMENTS
+        )
         self.val_measurements = list(val_measurements if val_measurements is not None else ["clean", "linf", "l2"])
-        self.test_measurements = list(test_measurements if test_measurements is not None
-                                      else ["clean", "linf", "l2", "l1", "common"])
+        self.test_measurements = list(
+            test_measurements if test_measurements is not None else ["clean", "linf", "l2", "l1", "common"]
+        )
         if isinstance(self.val_measurements, str) or isinstance(self.test_measurements, str):
             raise ConfigError("robustness val_measurements / test_measurements must be lists of names")
         if expected_robustness:
             for names in (self.val_measurements, self.test_measurements):
                 if "expected_linf" not in names:
                     names.append("expected_linf")
-        for label, value in (("steps", steps), ("test_steps", test_steps), ("square_queries", square_queries),
-                             ("subset_size", subset_size), ("batch_size", batch_size), ("every_n_epochs", every_n_epochs)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < (1 if label in ("batch_size", "every_n_epochs") else 0):
+        for label, value in (
+            ("steps", steps),
+            ("test_steps", test_steps),
+            ("square_queries", square_queries),
+            ("subset_size", subset_size),
+            ("batch_size", batch_size),
+            ("every_n_epochs", every_n_epochs),
+        ):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int)
+                or value < (1 if label in ("batch_size", "every_n_epochs") else 0)
+            ):
                 raise ConfigError(f"robustness {label} must be a non-negative integer, got {value!r}")
         if isinstance(severity, bool) or severity not in (1, 2, 3, 4, 5):
             raise ConfigError(f"robustness severity must be an integer 1-5, got {severity!r}")
@@ -85,11 +121,23 @@ class RobustnessCallback(Callback):
             raise ConfigError("robustness grid_step must be > 0")
         self.subset_size, self.steps, self.batch_size = subset_size, steps, batch_size
         self.every_n_epochs, self.seed = every_n_epochs, seed
-        self.val_attack, self.test_attack, self.test_steps, self.square_queries = val_attack, test_attack, test_steps, square_queries
-        self.severity, self.recheck_fp32, self.grid_step, self.log_images = severity, recheck_fp32, float(grid_step), log_images
+        self.val_attack, self.test_attack, self.test_steps, self.square_queries = (
+            val_attack,
+            test_attack,
+            test_steps,
+            square_queries,
+        )
+        self.severity, self.recheck_fp32, self.grid_step, self.log_images = (
+            severity,
+            recheck_fp32,
+            float(grid_step),
+            log_images,
+        )
         self.report: dict[str, dict] = {}
         check_settings(self.val_measurements, self.settings("val", 0, EvaluationSettings().precision, "32"))
-        check_settings(self.test_measurements, self.settings("test", 0, EvaluationSettings().precision, self.attack_precision))
+        check_settings(
+            self.test_measurements, self.settings("test", 0, EvaluationSettings().precision, self.attack_precision)
+        )
 
     def subset_indices(self, size: int) -> list[int]:
         generator = torch.Generator().manual_seed(self.seed)
@@ -103,15 +151,24 @@ class RobustnessCallback(Callback):
     def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.measure(trainer, pl_module, "test", list(range(len(trainer.datamodule.datasets["test"]))))
 
-    def settings(self, split: str, num_examples: int, precision: Callable[[], AbstractContextManager],
-                 precision_name: str) -> EvaluationSettings:
+    def settings(
+        self, split: str, num_examples: int, precision: Callable[[], AbstractContextManager], precision_name: str
+    ) -> EvaluationSettings:
         test = split == "test"
-        return EvaluationSettings(attack=self.test_attack if test else self.val_attack, eps=dict(self.eps),
-                        steps=self.test_steps if test else self.steps, square_queries=self.square_queries,
-                        severity=self.severity, seed=self.seed, num_examples=num_examples,
-                        recheck_fp32=self.recheck_fp32, grid_step=self.grid_step,
-                        corruption_assignment=self.corruption_assignment, precision=precision,
-                        precision_name=precision_name)
+        return EvaluationSettings(
+            attack=self.test_attack if test else self.val_attack,
+            eps=dict(self.eps),
+            steps=self.test_steps if test else self.steps,
+            square_queries=self.square_queries,
+            severity=self.severity,
+            seed=self.seed,
+            num_examples=num_examples,
+            recheck_fp32=self.recheck_fp32,
+            grid_step=self.grid_step,
+            corruption_assignment=self.corruption_assignment,
+            precision=precision,
+            precision_name=precision_name,
+        )
 
     def measure(self, trainer: Trainer, pl_module: LightningModule, split: str, indices: list[int]) -> dict:
         dataset = trainer.datamodule.datasets[split]
@@ -123,12 +180,22 @@ class RobustnessCallback(Callback):
                 model = copy.deepcopy(model).float()  # a model trained in bf16-true: measured in fp32 all the same
         else:  # the training precision, e.g. "bf16-mixed" -> "bf16"
             precision, name = trainer.precision_plugin.forward_context, str(trainer.precision).split("-")[0]
-        report = evaluate(model, dataset, indices, names, self.settings(split, len(dataset), precision, name),
-                          pl_module.device, self.batch_size, trainer.global_rank, trainer.world_size)
+        report = evaluate(
+            model,
+            dataset,
+            indices,
+            names,
+            self.settings(split, len(dataset), precision, name),
+            pl_module.device,
+            self.batch_size,
+            trainer.global_rank,
+            trainer.world_size,
+        )
         # Every rank holds the same gathered figures: "max" over ranks is exact (a mean need not be).
         for column, value in report["accuracy"].items():
-            pl_module.log(f"{split}/{column}", value, prog_bar=column in ("linf_acc", "l2_acc"), sync_dist=True,
-                          reduce_fx="max")
+            pl_module.log(
+                f"{split}/{column}", value, prog_bar=column in ("linf_acc", "l2_acc"), sync_dist=True, reduce_fx="max"
+            )
         if split == "val":
             pl_module.log("val/selection_score", selection_score(report["accuracy"]), sync_dist=True, reduce_fx="max")
         self.report[split] = report

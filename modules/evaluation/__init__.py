@@ -1,6 +1,14 @@
 """Evaluation: the measurements (a registry), the loop over a dataset shard, and their figures."""
 
 from modules.evaluation.loop import evaluate, gather, per_example
-from modules.evaluation.measurements import MEASUREMENTS, Measurement, EvaluationSettings, build_measurements
+from modules.evaluation.measurements import MEASUREMENTS, EvaluationSettings, Measurement, build_measurements
 
-__all__ = ["MEASUREMENTS", "Measurement", "EvaluationSettings", "build_measurements", "evaluate", "gather", "per_example"]
+__all__ = [
+    "MEASUREMENTS",
+    "Measurement",
+    "EvaluationSettings",
+    "build_measurements",
+    "evaluate",
+    "gather",
+    "per_example",
+]

@@ -21,8 +21,19 @@ from torchvision.io import decode_jpeg, encode_jpeg
 
 from modules.registry import ConfigError
 
-CORRUPTIONS = ("shot_noise", "impulse_noise", "defocus_blur", "motion_blur", "zoom_blur", "snow", "brightness",
-               "contrast", "elastic_transform", "pixelate", "jpeg_compression")
+CORRUPTIONS = (
+    "shot_noise",
+    "impulse_noise",
+    "defocus_blur",
+    "motion_blur",
+    "zoom_blur",
+    "snow",
+    "brightness",
+    "contrast",
+    "elastic_transform",
+    "pixelate",
+    "jpeg_compression",
+)
 SEVERITIES = (1, 2, 3, 4, 5)
 
 
@@ -45,7 +56,7 @@ def _uniform(g: torch.Generator, low: float, high: float) -> float:
 
 def _gaussian_kernel1d(sigma: float, radius: int) -> torch.Tensor:
     t = torch.arange(-radius, radius + 1, dtype=torch.float32)
-    k = torch.exp(-t**2 / (2 * sigma**2))
+    k = torch.exp(-(t**2) / (2 * sigma**2))
     return k / k.sum()
 
 
@@ -78,7 +89,7 @@ def _shift(x: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
 
 def _motion_blur(x: torch.Tensor, radius: int, sigma: float, angle: float) -> torch.Tensor:
     width = radius * 2 + 1
-    kernel = torch.exp(-torch.arange(width, dtype=torch.float32) ** 2 / (2 * sigma**2))
+    kernel = torch.exp(-(torch.arange(width, dtype=torch.float32) ** 2) / (2 * sigma**2))
     kernel /= kernel.sum()
     point = (width * math.sin(math.radians(angle)), width * math.cos(math.radians(angle)))
     hypot = math.hypot(*point)
@@ -139,8 +150,13 @@ def zoom_blur(x, s, g):
 
 
 def snow(x, s, g):
-    c = [(0.1, 0.3, 3, 0.5, 10, 4, 0.8), (0.2, 0.3, 2, 0.5, 12, 4, 0.7), (0.55, 0.3, 4, 0.9, 12, 8, 0.7),
-         (0.55, 0.3, 4.5, 0.85, 12, 8, 0.65), (0.55, 0.3, 2.5, 0.85, 12, 12, 0.55)][s - 1]
+    c = [
+        (0.1, 0.3, 3, 0.5, 10, 4, 0.8),
+        (0.2, 0.3, 2, 0.5, 12, 4, 0.7),
+        (0.55, 0.3, 4, 0.9, 12, 8, 0.7),
+        (0.55, 0.3, 4.5, 0.85, 12, 8, 0.65),
+        (0.55, 0.3, 2.5, 0.85, 12, 12, 0.55),
+    ][s - 1]
     h, w = x.shape[-2:]
     layer = (c[0] + c[1] * torch.randn((1, h, w), generator=g)).to(x)
     layer = _clipped_zoom(layer, c[2])
@@ -178,8 +194,9 @@ def elastic_transform(x, s, g):
         return (smooth * alpha).to(x)[0]
 
     dx, dy = field(), field()
-    yy, xx = torch.meshgrid(torch.arange(h, device=x.device, dtype=x.dtype),
-                            torch.arange(w, device=x.device, dtype=x.dtype), indexing="ij")
+    yy, xx = torch.meshgrid(
+        torch.arange(h, device=x.device, dtype=x.dtype), torch.arange(w, device=x.device, dtype=x.dtype), indexing="ij"
+    )
     grid = torch.stack(((xx + dx) / (w - 1) * 2 - 1, (yy + dy) / (h - 1) * 2 - 1), -1).unsqueeze(0)
     return F.grid_sample(x.unsqueeze(0), grid, mode="bilinear", padding_mode="reflection", align_corners=True)[0]
 
@@ -208,11 +225,19 @@ def corrupt(image: torch.Tensor, name: str, severity: int = 3, seed: int = 0) ->
     return (out.clamp(0, 1) * 255).floor().div(255).to(image.dtype)  # the reference returns uint8
 
 
-def corrupt_batch(images: torch.Tensor, indices: torch.Tensor | list[int], total: int, severity: int = 3,
-                  seed: int = 0, name: str | None = None) -> tuple[torch.Tensor, list[str]]:
+def corrupt_batch(
+    images: torch.Tensor,
+    indices: torch.Tensor | list[int],
+    total: int,
+    severity: int = 3,
+    seed: int = 0,
+    name: str | None = None,
+) -> tuple[torch.Tensor, list[str]]:
     """The study's corrupted test images: image with dataset index i gets `corruption_of(i, total)`
     (or every image `name`), with randomness seeded from (seed, i)."""
     indices = [int(i) for i in indices]
     names = [name or corruption_of(i, total) for i in indices]
-    out = torch.stack([corrupt(img, name, severity, seed * 1_000_003 + i) for img, name, i in zip(images, names, indices)])
+    out = torch.stack(
+        [corrupt(img, name, severity, seed * 1_000_003 + i) for img, name, i in zip(images, names, indices)]
+    )
     return out, names

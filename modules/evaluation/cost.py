@@ -16,30 +16,51 @@ def device_name(device: torch.device) -> str:
 
 def device(trainer: Trainer) -> dict[str, object]:
     """The device's name, how many took part (GPUs or processes) and the precision."""
-    return {"device": device_name(trainer.strategy.root_device), "devices": trainer.world_size,
-            "precision": str(trainer.precision)}
+    return {
+        "device": device_name(trainer.strategy.root_device),
+        "devices": trainer.world_size,
+        "precision": str(trainer.precision),
+    }
 
 
 def peak_memory(trainer: Trainer) -> dict[str, object]:
     """The peak of this process: CUDA memory allocated on its GPU, else the resident set size."""
     root = trainer.strategy.root_device
     if root.type == "cuda":
-        return {"peak_memory_mb": round(torch.cuda.max_memory_allocated(root) / 2**20, 1),
-                "peak_memory_of": "cuda allocated"}
+        return {
+            "peak_memory_mb": round(torch.cuda.max_memory_allocated(root) / 2**20, 1),
+            "peak_memory_of": "cuda allocated",
+        }
     kilobytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # bytes on macOS
-    return {"peak_memory_mb": round(kilobytes / (2**20 if sys.platform == "darwin" else 2**10), 1),
-            "peak_memory_of": "process resident set"}
+    return {
+        "peak_memory_mb": round(kilobytes / (2**20 if sys.platform == "darwin" else 2**10), 1),
+        "peak_memory_of": "process resident set",
+    }
 
 
 def fit_cost(trainer: Trainer, fit_seconds: float, images_per_rank: int) -> dict[str, object]:
     """Training images per second over the fit's wall time (validation included), and device-seconds
     (devices x wall), the figure a GPU-hour budget counts."""
     images = images_per_rank * trainer.world_size
-    return device(trainer) | {"train_images": images, "train_images_per_s": round(images / max(fit_seconds, 1e-9), 2),
-                              "fit_device_seconds": round(fit_seconds * trainer.world_size, 1)} | peak_memory(trainer)
+    return (
+        device(trainer)
+        | {
+            "train_images": images,
+            "train_images_per_s": round(images / max(fit_seconds, 1e-9), 2),
+            "fit_device_seconds": round(fit_seconds * trainer.world_size, 1),
+        }
+        | peak_memory(trainer)
+    )
 
 
 def test_cost(trainer: Trainer, seconds: dict[str, float]) -> dict[str, object]:
     """Each measurement's device-seconds (its wall time on every device taking part)."""
-    return device(trainer) | {"measurement_device_seconds": {name: round(value * trainer.world_size, 1)
-                                                             for name, value in seconds.items()}} | peak_memory(trainer)
+    return (
+        device(trainer)
+        | {
+            "measurement_device_seconds": {
+                name: round(value * trainer.world_size, 1) for name, value in seconds.items()
+            }
+        }
+        | peak_memory(trainer)
+    )

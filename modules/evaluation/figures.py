@@ -13,7 +13,7 @@ def collect_examples(measurements: dict, dataset, shard: list[int], settings) ->
             continue
         x = measurement.last_inputs[:8]
         predictions = measurement.predict(x).tolist()
-        labels = [int(dataset[i][1]) for i in shard[-len(measurement.last_inputs):][:8]] if shard else []
+        labels = [int(dataset[i][1]) for i in shard[-len(measurement.last_inputs) :][:8]] if shard else []
         examples.append((name, x.detach().cpu(), predictions, labels))
     return examples
 

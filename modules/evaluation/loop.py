@@ -82,16 +82,26 @@ def gather(results: dict[str, dict[int, object]], seconds: dict[str, float]) -> 
     return merged, wall
 
 
-def evaluate(model: nn.Module, dataset, indices: list[int], names: list[str], settings: EvaluationSettings, device,
-             batch_size: int = 64, rank: int = 0, world_size: int = 1) -> dict:
+def evaluate(
+    model: nn.Module,
+    dataset,
+    indices: list[int],
+    names: list[str],
+    settings: EvaluationSettings,
+    device,
+    batch_size: int = 64,
+    rank: int = 0,
+    world_size: int = 1,
+) -> dict:
     """Run the measurements `names` over `indices` (this rank's shard: indices[rank::world_size]),
     gather every rank's per-example results and let each measurement summarise them: accuracy per
     column, settings, seconds, and the fields a measurement adds (per corruption, who broke what,
     the expected-robustness curve, the fp32 recheck)."""
     measurements = build_measurements(names, model, settings)
     shard = indices[rank::world_size]
-    results, seconds = per_example(model, dataset, shard, measurements, device, batch_size,
-                                   progress=rank_zero_info if rank == 0 else None)
+    results, seconds = per_example(
+        model, dataset, shard, measurements, device, batch_size, progress=rank_zero_info if rank == 0 else None
+    )
     results, seconds = gather(results, seconds)
     report: dict = {"accuracy": {}, "seconds": {}, "settings": {}, "num_images": len(indices)}
     for name, measurement in measurements.items():

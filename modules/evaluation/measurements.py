@@ -68,8 +68,14 @@ class EvaluationSettings:
     precision_name: str = "32"  # recorded with every measurement
 
     def attack_config(self, norm: str, eps: float, attack: str | None = None) -> AttackConfig:
-        return AttackConfig(algorithm=attack or self.attack, norm=norm, eps=eps, steps=self.steps,
-                            queries=self.square_queries, seed=self.seed)
+        return AttackConfig(
+            algorithm=attack or self.attack,
+            norm=norm,
+            eps=eps,
+            steps=self.steps,
+            queries=self.square_queries,
+            seed=self.seed,
+        )
 
 
 class Measurement:
@@ -104,9 +110,20 @@ class Adversarial(Measurement):
         self.attack = build_attack(config, model, "eval")
         self.recheck = settings.recheck_fp32 and settings.precision_name != "32"
         self.breakers = self.attack.breakers() + (["fp32_recheck"] if self.recheck else [])
-        super().__init__(name, model, settings, {"algorithm": config.algorithm, "norm": norm, "eps": eps,
-                                                 "steps": config.steps, "square_queries": config.queries,
-                                                 "components": self.attack.breakers(), "seed": config.seed})
+        super().__init__(
+            name,
+            model,
+            settings,
+            {
+                "algorithm": config.algorithm,
+                "norm": norm,
+                "eps": eps,
+                "steps": config.steps,
+                "square_queries": config.queries,
+                "components": self.attack.breakers(),
+                "seed": config.seed,
+            },
+        )
 
     def run(self, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         with self.settings.precision():
@@ -122,11 +139,17 @@ class Adversarial(Measurement):
     def summarise(self, rows: Rows) -> dict:
         outcomes = [int(row[1]) for row in rows.values()]
         broken_by = {name: outcomes.count(BROKEN + k) for k, name in enumerate(self.breakers)}
-        summary = {"accuracy": {self.column: outcomes.count(ROBUST) / max(len(outcomes), 1)},
-                   "broken_by": {self.name: {"misclassified_clean": outcomes.count(MISCLASSIFIED)} | broken_by}}
+        summary = {
+            "accuracy": {self.column: outcomes.count(ROBUST) / max(len(outcomes), 1)},
+            "broken_by": {self.name: {"misclassified_clean": outcomes.count(MISCLASSIFIED)} | broken_by},
+        }
         if self.recheck:
-            summary["fp32_recheck"] = {self.name: {"rechecked": outcomes.count(ROBUST) + broken_by["fp32_recheck"],
-                                                   "broken_in_fp32": broken_by["fp32_recheck"]}}
+            summary["fp32_recheck"] = {
+                self.name: {
+                    "rechecked": outcomes.count(ROBUST) + broken_by["fp32_recheck"],
+                    "broken_in_fp32": broken_by["fp32_recheck"],
+                }
+            }
         return summary
 
 
@@ -139,11 +162,21 @@ class Common(Measurement):
     on every image (11 x the cost); per-corruption accuracy over all images, common_acc their mean."""
 
     def __init__(self, model: nn.Module, settings: EvaluationSettings) -> None:
-        rule = {"blocks": "contiguous blocks: image i of n gets corruption floor(11 i / n)",
-                "all": "all: each of the 11 corruptions on every image"}[settings.corruption_assignment]
-        super().__init__("common", model, settings, {"corruptions": f"imagenet-c (11, {rule})",
-                                                     "assignment": settings.corruption_assignment,
-                                                     "severity": settings.severity, "seed": settings.seed})
+        rule = {
+            "blocks": "contiguous blocks: image i of n gets corruption floor(11 i / n)",
+            "all": "all: each of the 11 corruptions on every image",
+        }[settings.corruption_assignment]
+        super().__init__(
+            "common",
+            model,
+            settings,
+            {
+                "corruptions": f"imagenet-c (11, {rule})",
+                "assignment": settings.corruption_assignment,
+                "severity": settings.severity,
+                "seed": settings.seed,
+            },
+        )
 
     def _correct(self, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, name: str | None) -> torch.Tensor:
         s = self.settings
@@ -193,9 +226,21 @@ class ExpectedLinf(Measurement):
     def __init__(self, model: nn.Module, settings: EvaluationSettings) -> None:
         eps = settings.eps["linf"]
         self.grid = eps_grid(eps, settings.grid_step)
-        self.attacks = [build_attack(settings.attack_config(Norm.LINF.value, e, "apgd"), model, "eval") for e in self.grid]
-        super().__init__("expected_linf", model, settings, {"algorithm": "apgd-ce", "norm": Norm.LINF.value, "eps_max": eps,
-                                                            "grid": self.grid, "steps": settings.steps})
+        self.attacks = [
+            build_attack(settings.attack_config(Norm.LINF.value, e, "apgd"), model, "eval") for e in self.grid
+        ]
+        super().__init__(
+            "expected_linf",
+            model,
+            settings,
+            {
+                "algorithm": "apgd-ce",
+                "norm": Norm.LINF.value,
+                "eps_max": eps,
+                "grid": self.grid,
+                "steps": settings.steps,
+            },
+        )
 
     def run(self, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         columns = []

@@ -19,8 +19,11 @@ def selection_score(accuracy: dict[str, float]) -> float:
 
 def paper_figures(metrics: dict[str, Any], prefix: str = "test/") -> dict[str, float]:
     """The logged `<prefix><column>` metrics of the paper's five measurements, under the paper's names."""
-    return {PAPER_COLUMN_OF[key.removeprefix(prefix)]: float(value) for key, value in metrics.items()
-            if key.startswith(prefix) and key.removeprefix(prefix) in PAPER_COLUMN_OF}
+    return {
+        PAPER_COLUMN_OF[key.removeprefix(prefix)]: float(value)
+        for key, value in metrics.items()
+        if key.startswith(prefix) and key.removeprefix(prefix) in PAPER_COLUMN_OF
+    }
 
 
 def results_fields(report: dict[str, Any]) -> dict[str, Any]:

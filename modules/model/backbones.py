@@ -6,8 +6,8 @@ import difflib
 from pathlib import Path
 
 import timm
-from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 import torch
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import nn
 
 from modules.model.backbone_zoo import BACKBONES, backbone_info
@@ -51,7 +51,9 @@ def resolve_timm_name(name: str) -> str:
     )
 
 
-def create_classifier(name: str, num_classes: int, pretrained: bool = True, weights: str | None = None) -> NormalizedClassifier:
+def create_classifier(
+    name: str, num_classes: int, pretrained: bool = True, weights: str | None = None
+) -> NormalizedClassifier:
     """`name`: a study backbone (app or paper name) or a timm model (`arch` or `arch.tag`).
 
     `pretrained`: timm's pretrained weights, read from the local Hugging Face cache, else fetched
@@ -73,7 +75,9 @@ def create_classifier(name: str, num_classes: int, pretrained: bool = True, weig
     hub_file = pretrained_file(name, timm_name) if pretrained and weights is None else None
     overlay = {"pretrained_cfg_overlay": {"file": str(hub_file)}} if hub_file else {}
     try:
-        net = timm.create_model(timm_name, pretrained=pretrained and weights is None, num_classes=num_classes, **overlay)
+        net = timm.create_model(
+            timm_name, pretrained=pretrained and weights is None, num_classes=num_classes, **overlay
+        )
     except RuntimeError as error:  # e.g. an unknown pretrained tag
         raise ConfigError(f"timm cannot build backbone {timm_name!r}: {error}") from error
     if weights is not None:

@@ -40,8 +40,9 @@ def read_checkpoint(path: str | Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # truncated, not a torch file, or pickled objects: say which file
-        raise ConfigError(f"cannot read weights file {path} (truncated or not a PyTorch checkpoint?): "
-                          f"{first_line(error)}") from error
+        raise ConfigError(
+            f"cannot read weights file {path} (truncated or not a PyTorch checkpoint?): {first_line(error)}"
+        ) from error
 
 
 def unwrap(checkpoint: Any, source: str = "checkpoint") -> dict[str, torch.Tensor]:
@@ -68,8 +69,10 @@ def madry_format(checkpoint: Any, net: nn.Module) -> dict[str, torch.Tensor]:
     state = strip_prefix(unwrap(checkpoint), "module.")
     model = {key.removeprefix("model."): value for key, value in state.items() if key.startswith("model.")}
     if not model:
-        raise ConfigError("not a Madry `robustness` checkpoint: no `module.model.*` keys "
-                          f"(keys start with: {', '.join(sorted({k.split('.')[0] for k in state})[:10])})")
+        raise ConfigError(
+            "not a Madry `robustness` checkpoint: no `module.model.*` keys "
+            f"(keys start with: {', '.join(sorted({k.split('.')[0] for k in state})[:10])})"
+        )
     return model  # the attacker's copy and the normalizer are dropped
 
 
@@ -99,7 +102,9 @@ def revisiting_format(checkpoint: Any, net: nn.Module) -> dict[str, torch.Tensor
     return state
 
 
-def read_state_dict(path: str | Path, checkpoint_format: str = "timm", net: nn.Module | None = None) -> dict[str, torch.Tensor]:
+def read_state_dict(
+    path: str | Path, checkpoint_format: str = "timm", net: nn.Module | None = None
+) -> dict[str, torch.Tensor]:
     """The backbone state dict of a checkpoint file, in timm's key names for `checkpoint_format`."""
     remap = CHECKPOINT_FORMATS.get(checkpoint_format)
     checkpoint = read_checkpoint(path)
@@ -114,15 +119,22 @@ def load_backbone_weights(net: nn.Module, state: dict[str, torch.Tensor], source
 
     Any backbone key that is missing, unexpected, or of the wrong shape is an error that names it.
     """
-    classifier = {f"{name}.{key}" for name, module in net.named_modules() if module is net.get_classifier()
-                  for key in module.state_dict()}
+    classifier = {
+        f"{name}.{key}"
+        for name, module in net.named_modules()
+        if module is net.get_classifier()
+        for key in module.state_dict()
+    }
     expected = {key: value for key, value in net.state_dict().items() if key not in classifier}
     given = {key: value for key, value in state.items() if key not in classifier}
     missing = sorted(set(expected) - set(given))
     unexpected = sorted(set(given) - set(expected))
     mismatched = sorted(key for key in set(expected) & set(given) if expected[key].shape != given[key].shape)
-    problems = [f"{label} keys: {', '.join(keys[:10])}{' ...' if len(keys) > 10 else ''} ({len(keys)})"
-                for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong-shape", mismatched)) if keys]
+    problems = [
+        f"{label} keys: {', '.join(keys[:10])}{' ...' if len(keys) > 10 else ''} ({len(keys)})"
+        for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong-shape", mismatched))
+        if keys
+    ]
     if problems:
         raise ConfigError(f"weights in {source} do not fit {type(net).__name__}: " + "; ".join(problems))
     net.load_state_dict(given, strict=False)

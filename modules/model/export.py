@@ -32,16 +32,21 @@ def read_lightning_checkpoint(path: str | Path, mmap: bool = False) -> dict[str,
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as error:  # truncated, not a torch file, foreign pickled objects
-        raise ConfigError(f"checkpoint {path} cannot be read (truncated or not a PyTorch checkpoint): "
-                          f"{first_line(error)}") from error
+        raise ConfigError(
+            f"checkpoint {path} cannot be read (truncated or not a PyTorch checkpoint): {first_line(error)}"
+        ) from error
     hparams = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
     if not isinstance(hparams, dict) or "backbone" not in hparams or "state_dict" not in checkpoint:
-        raise ConfigError(f"checkpoint {path} was not written by `python -m app fit` (no RobustFineTuneModule "
-                          "weights and hyper-parameters)")
+        raise ConfigError(
+            f"checkpoint {path} was not written by `python -m app fit` (no RobustFineTuneModule "
+            "weights and hyper-parameters)"
+        )
     return checkpoint
 
 
-def exported(checkpoint: dict[str, Any], class_names: list[str] | None = None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def exported(
+    checkpoint: dict[str, Any], class_names: list[str] | None = None
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """(timm state dict, metadata) of a RobustFineTuneModule checkpoint."""
     from modules.model.backbones import resolve_timm_name
 
@@ -49,8 +54,9 @@ def exported(checkpoint: dict[str, Any], class_names: list[str] | None = None) -
     hparams = checkpoint["hyper_parameters"]
     net = {key.removeprefix(NET_PREFIX): value.clone() for key, value in state.items() if key.startswith(NET_PREFIX)}
     if not net or "model.mean" not in state or "model.std" not in state:
-        raise ConfigError("the checkpoint holds no `model.net.*` weights and `model.mean/std`: "
-                          "not a RobustFineTuneModule checkpoint")
+        raise ConfigError(
+            "the checkpoint holds no `model.net.*` weights and `model.mean/std`: not a RobustFineTuneModule checkpoint"
+        )
     backbone = hparams.get("backbone")
     class_names = class_names or checkpoint.get("class_names")
     metadata = {

@@ -1,9 +1,10 @@
 """The training losses: `ce` (baseline), `classic_at` and `trades` (BENCHMARK.md, "Losses").
 
 A loss is a dataclass: its fields are its own settings (`model.loss_settings: {trades: {beta: 6.0}}`,
-keyed by loss so that switching `--model.loss` keeps a config valid), its `batch_factor` what the per-device batch is multiplied by when the experiment configs
-leave `data.batch_size` null (TRADES runs two forward passes per example: half the batch). Adding a
-loss is one class and one registration."""
+keyed by loss so that switching `--model.loss` keeps a config valid); its `batch_factor` is what the
+per-device batch is multiplied by when the experiment configs leave `data.batch_size` null (TRADES
+runs two forward passes per example: half the batch). Adding a loss is one class and one
+registration."""
 
 from __future__ import annotations
 
@@ -75,8 +76,12 @@ class Trades(Loss):
         logits = model(x)
         adversarial_logits = model(x_adv)
         natural = F.cross_entropy(logits.float(), y)
-        robust = F.kl_div(F.log_softmax(adversarial_logits.float(), 1), F.log_softmax(logits.float(), 1),
-                          reduction="batchmean", log_target=True)
+        robust = F.kl_div(
+            F.log_softmax(adversarial_logits.float(), 1),
+            F.log_softmax(logits.float(), 1),
+            reduction="batchmean",
+            log_target=True,
+        )
         return LossOutput(natural + self.beta * robust, logits, adversarial_logits)
 
 
@@ -92,8 +97,9 @@ def build_loss(name: str, **settings: Any) -> Loss:
     known = [field.name for field in fields(cls)]
     unknown = sorted(set(settings) - set(known))
     if unknown:
-        raise ConfigError(f"loss {name!r} has no setting {', '.join(map(repr, unknown))}; "
-                          f"its settings: {', '.join(known) or 'none'}")
+        raise ConfigError(
+            f"loss {name!r} has no setting {', '.join(map(repr, unknown))}; its settings: {', '.join(known) or 'none'}"
+        )
     return cls(**settings)
 
 
@@ -102,8 +108,10 @@ def settings_of(name: str, by_loss: dict[str, dict[str, Any]] | None) -> dict[st
     under a loss that is not run now is caught all the same."""
     by_loss = by_loss or {}
     if not isinstance(by_loss, dict) or not all(isinstance(entry, dict) for entry in by_loss.values()):
-        raise ConfigError(f"model.loss_settings must map loss names to their settings, e.g. {{trades: {{beta: 6.0}}}}; "
-                          f"got {by_loss!r}")
+        raise ConfigError(
+            f"model.loss_settings must map loss names to their settings, e.g. {{trades: {{beta: 6.0}}}}; "
+            f"got {by_loss!r}"
+        )
     for other, entry in by_loss.items():
         build_loss(other, **entry)
     return dict(by_loss.get(name, {}))

@@ -11,8 +11,9 @@ def no_decay(name: str, param: torch.Tensor, skip: set[str]) -> bool:
     return param.ndim <= 1 or name.endswith(".bias") or name in skip
 
 
-def parameter_groups(net: nn.Module, head: set[str], lr_backbone: float, lr_head: float,
-                     wd_backbone: float, wd_head: float) -> list[dict]:
+def parameter_groups(
+    net: nn.Module, head: set[str], lr_backbone: float, lr_head: float, wd_backbone: float, wd_head: float
+) -> list[dict]:
     skip = set(net.no_weight_decay()) if hasattr(net, "no_weight_decay") else set()
     groups: dict[tuple[str, bool], list[torch.Tensor]] = {}
     for name, param in net.named_parameters():
@@ -20,7 +21,11 @@ def parameter_groups(net: nn.Module, head: set[str], lr_backbone: float, lr_head
         groups.setdefault((part, no_decay(name, param, skip)), []).append(param)
     settings = {"backbone": (lr_backbone, wd_backbone), "head": (lr_head, wd_head)}
     return [
-        {"params": params, "lr": settings[part][0], "weight_decay": 0.0 if exempt else settings[part][1],
-         "name": f"{part}{'_no_decay' if exempt else ''}"}
+        {
+            "params": params,
+            "lr": settings[part][0],
+            "weight_decay": 0.0 if exempt else settings[part][1],
+            "name": f"{part}{'_no_decay' if exempt else ''}",
+        }
         for (part, exempt), params in sorted(groups.items())
     ]

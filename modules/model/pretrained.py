@@ -86,7 +86,9 @@ def download(weights: HubWeights) -> Path:
         except (RepositoryNotFoundError, RevisionNotFoundError) as error:
             raise WeightsUnavailable(f"the hub has no repository {weights.repo_id}: {first_line(error)}") from error
         except Exception as error:  # connection refused, DNS, timeout, proxy: the hub is unreachable
-            raise WeightsUnavailable(f"the hub ({constants.ENDPOINT}) cannot be reached: {first_line(error)}") from error
+            raise WeightsUnavailable(
+                f"the hub ({constants.ENDPOINT}) cannot be reached: {first_line(error)}"
+            ) from error
         return Path(hf_hub_download(weights.repo_id, filename, revision=weights.revision))
     raise WeightsUnavailable(f"the hub repository {weights.repo_id} has none of {', '.join(weights.files)}")
 

@@ -59,9 +59,11 @@ def partial(options: ProtocolOptions) -> Protocol:
         groups = block_groups(net, options.partial_unit)
         *blocks, last = groups
         if options.partial_blocks > len(blocks):
-            raise ConfigError(f"partial_blocks={options.partial_blocks}, but the backbone has only "
-                              f"{len(blocks)} {options.partial_unit} groups")
-        chosen = blocks[len(blocks) - options.partial_blocks:] + [last]
+            raise ConfigError(
+                f"partial_blocks={options.partial_blocks}, but the backbone has only "
+                f"{len(blocks)} {options.partial_unit} groups"
+            )
+        chosen = blocks[len(blocks) - options.partial_blocks :] + [last]
         return set().union(*chosen) | head_parameters(net)
 
     return trainable

@@ -16,8 +16,8 @@ from modules.model.backbones import create_classifier
 from modules.model.losses import build_loss, settings_of
 from modules.model.optimizers import parameter_groups
 from modules.model.protocols import ProtocolOptions, apply_protocol, build_protocol, freeze_modes, head_parameters
-from modules.registry import ConfigError
 from modules.model.schedules import EpsSchedule
+from modules.registry import ConfigError
 
 
 class RobustFineTuneModule(LightningModule):
@@ -121,9 +121,11 @@ class RobustFineTuneModule(LightningModule):
         if stage == "fit" and self.hparams.protocol == "lp_ft" and self.trainer.world_size > 1:
             # DDP registers gradient hooks only for the parameters that need gradients when it
             # wraps the model, so a backbone unfrozen mid-run would train without being synced.
-            raise ConfigError("protocol lp_ft cannot run on several devices (DDP cannot follow parameters "
-                              "unfrozen mid-run): run it on one device, or run linear_probe then full "
-                              "from its checkpoint")
+            raise ConfigError(
+                "protocol lp_ft cannot run on several devices (DDP cannot follow parameters "
+                "unfrozen mid-run): run it on one device, or run linear_probe then full "
+                "from its checkpoint"
+            )
 
     def on_train_start(self) -> None:
         # A run resumed part-way through an epoch skips that epoch's start: its protocol state

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from modules.registry import ConfigError, Registry
 
-SCHEDULES: Registry[Callable[[int, "EpsSchedule"], float]] = Registry("eps schedule")
+SCHEDULES: Registry[Callable[[int, EpsSchedule], float]] = Registry("eps schedule")
 
 
 @dataclass

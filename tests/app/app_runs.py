@@ -22,11 +22,30 @@ COLUMNS = ("clean_acc", "Linf_acc", "L2_acc", "L1_acc", "common_acc")
 
 def short_fit(save_dir: Path, *overrides: str) -> list[str]:
     """The quickstart cut to 3 short epochs on 16x16 digits (TRADES, the five measurements)."""
-    return ["fit", "--config", "configs/quickstart.yaml", "--trainer.max_epochs", "3",
-            "--trainer.limit_train_batches", "10", "--trainer.log_every_n_steps", "3",
-            "--trainer.enable_progress_bar", "false", "--data.init_args.image_size", "16",
-            "--robustness.subset_size", "16", "--robustness.steps", "3", "--robustness.test_steps", "2",
-            "--trainer.logger.init_args.save_dir", str(save_dir), *overrides]
+    return [
+        "fit",
+        "--config",
+        "configs/quickstart.yaml",
+        "--trainer.max_epochs",
+        "3",
+        "--trainer.limit_train_batches",
+        "10",
+        "--trainer.log_every_n_steps",
+        "3",
+        "--trainer.enable_progress_bar",
+        "false",
+        "--data.init_args.image_size",
+        "16",
+        "--robustness.subset_size",
+        "16",
+        "--robustness.steps",
+        "3",
+        "--robustness.test_steps",
+        "2",
+        "--trainer.logger.init_args.save_dir",
+        str(save_dir),
+        *overrides,
+    ]
 
 
 def environment(**extra: str) -> dict[str, str]:
@@ -43,8 +62,14 @@ class Finished:
 
 def run_app(args: list[str], timeout: float = 300, **env: str) -> Finished:
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "app", *args], cwd=ROOT, env=environment(**env),
-                          capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        cwd=ROOT,
+        env=environment(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     return Finished(done.returncode, done.stderr, time.perf_counter() - started)
 
 
@@ -56,16 +81,31 @@ def checkpoint_epoch(path: Path) -> int | None:
         return None
 
 
-def run_until_checkpoint(args: list[str], checkpoint: Path, send: signal.Signals, after: float = 0.0,
-                         until: Callable[[], bool] = lambda: True, timeout: float = 300, **env: str) -> Finished:
+def run_until_checkpoint(
+    args: list[str],
+    checkpoint: Path,
+    send: signal.Signals,
+    after: float = 0.0,
+    until: Callable[[], bool] = lambda: True,
+    timeout: float = 300,
+    **env: str,
+) -> Finished:
     """Start the app, wait until `checkpoint` exists (the end of the first epoch) and `until()`
     holds, wait `after` seconds more, send `send`, and wait for the process to end."""
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "app", *args], cwd=ROOT, env=environment(**env),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app", *args],
+        cwd=ROOT,
+        env=environment(**env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         while checkpoint_epoch(checkpoint) is None or not until():
-            assert process.poll() is None, f"the run ended before {checkpoint} was ready: {process.stderr.read()[-2000:]}"
+            assert process.poll() is None, (
+                f"the run ended before {checkpoint} was ready: {process.stderr.read()[-2000:]}"
+            )
             assert time.perf_counter() - started < timeout, "no checkpoint in time"
             time.sleep(0.02)
         time.sleep(after)

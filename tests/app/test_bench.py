@@ -9,9 +9,26 @@ import torch
 
 from app.__main__ import main
 
-TINY = ["--backbone", "test_resnet", "--image-size", "32", "--batch-size", "8", "--repeats", "1",
-        "--loader-images", "100", "--workers", "0", "--measure-images", "4", "--aa-steps", "3",
-        "--square-queries", "10"]
+TINY = [
+    "--backbone",
+    "test_resnet",
+    "--image-size",
+    "32",
+    "--batch-size",
+    "8",
+    "--repeats",
+    "1",
+    "--loader-images",
+    "100",
+    "--workers",
+    "0",
+    "--measure-images",
+    "4",
+    "--aa-steps",
+    "3",
+    "--square-queries",
+    "10",
+]
 
 
 def test_json_has_the_ratios_and_rates_a_user_compares(capsys):
@@ -31,12 +48,15 @@ def test_json_has_the_ratios_and_rates_a_user_compares(capsys):
         assert reference["ours_accuracy"] <= reference["reference_accuracy"] + 1 / 4
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--attack", "fgsm2"], "error: unknown attack algorithm 'fgsm2'; valid choices: none, apgd"),
-    (["--backbone", "resnet5O"], "error: unknown backbone 'resnet5O'"),
-    (["--device", "tpu"], "error: --device 'tpu': expected cpu or cuda[:N]"),
-    (["--batch-size", "100000000", "--image-size", "224"], "error: a batch of 100000000 does not fit on cpu"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--attack", "fgsm2"], "error: unknown attack algorithm 'fgsm2'; valid choices: none, apgd"),
+        (["--backbone", "resnet5O"], "error: unknown backbone 'resnet5O'"),
+        (["--device", "tpu"], "error: --device 'tpu': expected cpu or cuda[:N]"),
+        (["--batch-size", "100000000", "--image-size", "224"], "error: a batch of 100000000 does not fit on cpu"),
+    ],
+)
 def test_bad_input_is_one_clear_line(capsys, extra, message):
     assert main(["bench", *TINY, *extra]) == 2
     err = capsys.readouterr().err.strip()

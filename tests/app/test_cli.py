@@ -11,23 +11,42 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-
 from lightning import Callback
 
 from app.__main__ import main
 from app.cli import run_cli
-from modules.evaluation.summary import selection_score
 from modules.evaluation import MEASUREMENTS, Measurement
+from modules.evaluation.summary import selection_score
 
 QUICKSTART = "configs/quickstart.yaml"
 
 
 def short_run(tmp_path: Path, *overrides: str) -> list[str]:
     """The quickstart, cut to one short epoch on 16x16 images, writing under tmp_path."""
-    return ["fit", "--config", QUICKSTART, "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2",
-            "--trainer.limit_val_batches", "1", "--robustness.subset_size", "8", "--robustness.steps", "2", "--robustness.test_steps", "2",
-            "--data.init_args.image_size", "16", "--trainer.logger.init_args.save_dir", str(tmp_path / "runs"),
-            "--trainer.enable_progress_bar", "false", *overrides]
+    return [
+        "fit",
+        "--config",
+        QUICKSTART,
+        "--trainer.max_epochs",
+        "1",
+        "--trainer.limit_train_batches",
+        "2",
+        "--trainer.limit_val_batches",
+        "1",
+        "--robustness.subset_size",
+        "8",
+        "--robustness.steps",
+        "2",
+        "--robustness.test_steps",
+        "2",
+        "--data.init_args.image_size",
+        "16",
+        "--trainer.logger.init_args.save_dir",
+        str(tmp_path / "runs"),
+        "--trainer.enable_progress_bar",
+        "false",
+        *overrides,
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -75,22 +94,33 @@ def test_print_config_shows_an_override(capsys):
     assert config["model"]["init_args"]["backbone"] == "test_resnet"
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["--model.backbone", "resnet5O"], "unknown backbone 'resnet5O'; valid choices: the study's 40 backbones"),
-    (["--model.loss", "madry"], "unknown loss 'madry'; valid choices: ce, classic_at, trades"),
-    (["--model.protocol", "lp"], "unknown protocol 'lp'; valid choices: full, linear_probe, partial, lp_ft"),
-    (["--model.weights", "/nonexistent/weights.pt"], "weights file not found: /nonexistent/weights.pt"),
-    (["--data", "flowerz"], "unknown dataset 'flowerz'; valid choices: "),
-    (["--model.attack.eps", "-1"], "attack eps must be a number >= 0, got -1.0"),
-    (["--model.attack.algorithm", "fgsm2"], "unknown attack algorithm 'fgsm2'; valid choices: none, apgd, apgd-t"),
-    (["--model.attack.algorithm", "autoattack"], "attack 'autoattack' is an evaluation attack; training attacks: "
-                                                 "none, apgd, apgd-t, l1-apgd, pgd, fgsm-rs, n-fgsm"),
-    (["--model.attack.algorithm", "pgd", "--model.attack.norm", "L1"], "attack 'pgd' does not support norm 'L1'"),
-    (["--robustness.test_attack", "l1-apgd"], "attack 'l1-apgd' does not support norm 'Linf'; valid norms for "
-                                              "'l1-apgd': L1"),
-    (["--robustness.test_measurements", "[clean, linf4]"], "unknown measurement 'linf4'; valid choices: clean"),
-    (["--robustness.attack_precision", "fp16"], "unknown robustness attack_precision 'fp16'; valid choices: 32, bf16"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["--model.backbone", "resnet5O"], "unknown backbone 'resnet5O'; valid choices: the study's 40 backbones"),
+        (["--model.loss", "madry"], "unknown loss 'madry'; valid choices: ce, classic_at, trades"),
+        (["--model.protocol", "lp"], "unknown protocol 'lp'; valid choices: full, linear_probe, partial, lp_ft"),
+        (["--model.weights", "/nonexistent/weights.pt"], "weights file not found: /nonexistent/weights.pt"),
+        (["--data", "flowerz"], "unknown dataset 'flowerz'; valid choices: "),
+        (["--model.attack.eps", "-1"], "attack eps must be a number >= 0, got -1.0"),
+        (["--model.attack.algorithm", "fgsm2"], "unknown attack algorithm 'fgsm2'; valid choices: none, apgd, apgd-t"),
+        (
+            ["--model.attack.algorithm", "autoattack"],
+            "attack 'autoattack' is an evaluation attack; training attacks: "
+            "none, apgd, apgd-t, l1-apgd, pgd, fgsm-rs, n-fgsm",
+        ),
+        (["--model.attack.algorithm", "pgd", "--model.attack.norm", "L1"], "attack 'pgd' does not support norm 'L1'"),
+        (
+            ["--robustness.test_attack", "l1-apgd"],
+            "attack 'l1-apgd' does not support norm 'Linf'; valid norms for 'l1-apgd': L1",
+        ),
+        (["--robustness.test_measurements", "[clean, linf4]"], "unknown measurement 'linf4'; valid choices: clean"),
+        (
+            ["--robustness.attack_precision", "fp16"],
+            "unknown robustness attack_precision 'fp16'; valid choices: 32, bf16",
+        ),
+    ],
+)
 def test_bad_input_stops_with_one_clear_message_before_training(tmp_path, capsys, overrides, message):
     assert main(short_run(tmp_path, *overrides)) == 2
     err = capsys.readouterr().err.strip()
@@ -133,9 +163,23 @@ def test_best_checkpoint_is_chosen_on_the_sum_of_validation_accuracies():
 
 def test_bf16_mixed_run_reports_what_the_fp32_recheck_broke(tmp_path):
     seen = AttackDtypes()
-    assert run_cli(short_run(tmp_path, "--trainer.precision", "bf16-mixed", "--robustness.recheck_fp32", "true",
-                             "--robustness.attack_precision", "bf16",
-                             "--robustness.test_measurements", "[clean, linf, l2]"), callbacks=[seen]) == 0
+    assert (
+        run_cli(
+            short_run(
+                tmp_path,
+                "--trainer.precision",
+                "bf16-mixed",
+                "--robustness.recheck_fp32",
+                "true",
+                "--robustness.attack_precision",
+                "bf16",
+                "--robustness.test_measurements",
+                "[clean, linf, l2]",
+            ),
+            callbacks=[seen],
+        )
+        == 0
+    )
     (results_file,) = (tmp_path / "runs").glob("quickstart/*/results.json")
     results = json.loads(results_file.read_text())
     assert results["status"] == "complete" and results["precision"] == "bf16-mixed"
@@ -165,8 +209,10 @@ class AttackDtypes(Callback):
 
 
 def test_a_channels_last_run_completes_with_the_same_kind_of_figures(tmp_path):
-    assert main(short_run(tmp_path, "--model.channels_last", "true", "--robustness.test_measurements",
-                          "[clean, linf]")) == 0
+    assert (
+        main(short_run(tmp_path, "--model.channels_last", "true", "--robustness.test_measurements", "[clean, linf]"))
+        == 0
+    )
     (results_file,) = (tmp_path / "runs").glob("quickstart/*/results.json")
     results = json.loads(results_file.read_text())
     assert results["status"] == "complete" and 0.0 <= results["Linf_acc"] <= results["clean_acc"] <= 1.0
@@ -174,8 +220,15 @@ def test_a_channels_last_run_completes_with_the_same_kind_of_figures(tmp_path):
 
 def test_a_bf16_trained_checkpoint_is_attacked_in_fp32_by_default(tmp_path):
     seen = AttackDtypes()
-    assert run_cli(short_run(tmp_path, "--trainer.precision", "bf16-mixed",
-                             "--robustness.test_measurements", "[clean, linf, l1]"), callbacks=[seen]) == 0
+    assert (
+        run_cli(
+            short_run(
+                tmp_path, "--trainer.precision", "bf16-mixed", "--robustness.test_measurements", "[clean, linf, l1]"
+            ),
+            callbacks=[seen],
+        )
+        == 0
+    )
     assert seen.dtypes == {torch.float32}
     (results_file,) = (tmp_path / "runs").glob("quickstart/*/results.json")
     results = json.loads(results_file.read_text())
@@ -194,9 +247,20 @@ class Brighter(Measurement):
 def test_a_registered_measurement_runs_end_to_end(fitted_run):
     MEASUREMENTS.register("brighter")(lambda model, settings: Brighter("brighter", model, settings, {"shift": 0.2}))
     try:
-        assert run_cli(["test", "--config", str(fitted_run / "config.yaml"), "--ckpt_path",
-                        str(fitted_run / "checkpoints" / "last.ckpt"),
-                        "--robustness.test_measurements", "[clean, brighter]"]) == 0
+        assert (
+            run_cli(
+                [
+                    "test",
+                    "--config",
+                    str(fitted_run / "config.yaml"),
+                    "--ckpt_path",
+                    str(fitted_run / "checkpoints" / "last.ckpt"),
+                    "--robustness.test_measurements",
+                    "[clean, brighter]",
+                ]
+            )
+            == 0
+        )
     finally:
         MEASUREMENTS._entries.pop("brighter")
     (tested,) = [path for path in fitted_run.parent.glob("*/results.json") if path.parent != fitted_run]

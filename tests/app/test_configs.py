@@ -33,14 +33,38 @@ def print_config(capsys, monkeypatch, *argv: str) -> dict:
 @pytest.mark.parametrize("name", PROTOCOLS)
 def test_protocol_config_resolves_to_the_paper_settings(capsys, monkeypatch, name, tmp_path):
     protocol, epochs, lr_backbone, lr_head = PROTOCOLS[name]
-    config = print_config(capsys, monkeypatch, "--config", str(CONFIGS / "experiment" / f"{name}.yaml"),
-                          "--model.backbone", "convnext_tiny.fb_in1k", "--data", "flowers-102",
-                          "--data.root", str(tmp_path), "--model.loss", "trades")
+    config = print_config(
+        capsys,
+        monkeypatch,
+        "--config",
+        str(CONFIGS / "experiment" / f"{name}.yaml"),
+        "--model.backbone",
+        "convnext_tiny.fb_in1k",
+        "--data",
+        "flowers-102",
+        "--data.root",
+        str(tmp_path),
+        "--model.loss",
+        "trades",
+    )
     model = config["model"]["init_args"]
     assert (model["protocol"], model["lr_backbone"], model["lr_head"]) == (protocol, lr_backbone, lr_head)
-    assert model["betas"] == [0.9, 0.95] and model["loss"] == "trades" and model["loss_settings"] == {"trades": {"beta": 1.0}}
-    assert model["attack"] == {"algorithm": "apgd", "norm": "Linf", "eps": pytest.approx(4 / 255), "steps": 10,
-                               "step_size": None, "random_start": False, "restarts": 1, "queries": 5000, "seed": 0}
+    assert (
+        model["betas"] == [0.9, 0.95]
+        and model["loss"] == "trades"
+        and model["loss_settings"] == {"trades": {"beta": 1.0}}
+    )
+    assert model["attack"] == {
+        "algorithm": "apgd",
+        "norm": "Linf",
+        "eps": pytest.approx(4 / 255),
+        "steps": 10,
+        "step_size": None,
+        "random_start": False,
+        "restarts": 1,
+        "queries": 5000,
+        "seed": 0,
+    }
     assert model["eps_schedule"]["name"] == "constant"
     trainer = config["trainer"]
     assert trainer["max_epochs"] == epochs
@@ -53,28 +77,70 @@ def test_protocol_config_resolves_to_the_paper_settings(capsys, monkeypatch, nam
 
 
 def test_config_groups_compose(capsys, monkeypatch, tmp_path):
-    config = print_config(capsys, monkeypatch, "--config", str(CONFIGS / "experiment" / "fft5.yaml"),
-                          "--model.backbone", "robust_resnet50",
-                          "--config", str(CONFIGS / "loss" / "classic_at.yaml"),
-                          "--config", str(CONFIGS / "eps_schedule" / "linear_warmup.yaml"),
-                          "--config", str(CONFIGS / "data" / "flowers-102.yaml"), "--data.root", str(tmp_path))
+    config = print_config(
+        capsys,
+        monkeypatch,
+        "--config",
+        str(CONFIGS / "experiment" / "fft5.yaml"),
+        "--model.backbone",
+        "robust_resnet50",
+        "--config",
+        str(CONFIGS / "loss" / "classic_at.yaml"),
+        "--config",
+        str(CONFIGS / "eps_schedule" / "linear_warmup.yaml"),
+        "--config",
+        str(CONFIGS / "data" / "flowers-102.yaml"),
+        "--data.root",
+        str(tmp_path),
+    )
     model = config["model"]["init_args"]
-    assert (model["backbone"], model["loss"], model["eps_schedule"]["name"]) == ("robust_resnet50", "classic_at", "linear_warmup")
+    assert (model["backbone"], model["loss"], model["eps_schedule"]["name"]) == (
+        "robust_resnet50",
+        "classic_at",
+        "linear_warmup",
+    )
     assert config["trainer"]["max_epochs"] == 5 and config["data"]["init_args"]["num_workers"] == 8
 
 
 def instantiate(tmp_path, *argv: str) -> RobustCLI:
     # digits: instantiating links num_classes from the data, which needs the dataset's files; digits is
     # bundled. Its class types batch_size `int`, so switching to it drops the config's null: re-given here.
-    args = expand_dataset_names([*argv, "--model.pretrained", "false", "--trainer.logger", "false",
-                                 "--trainer.accelerator", "cpu", "--data", "digits", "--data.batch_size", "null"])
-    return RobustCLI(RobustFineTuneModule, ImageClassificationDataModule, subclass_mode_model=True,
-                     subclass_mode_data=True, run=False, args=args, parser_kwargs={"exit_on_error": False})
+    args = expand_dataset_names(
+        [
+            *argv,
+            "--model.pretrained",
+            "false",
+            "--trainer.logger",
+            "false",
+            "--trainer.accelerator",
+            "cpu",
+            "--data",
+            "digits",
+            "--data.batch_size",
+            "null",
+        ]
+    )
+    return RobustCLI(
+        RobustFineTuneModule,
+        ImageClassificationDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        run=False,
+        args=args,
+        parser_kwargs={"exit_on_error": False},
+    )
 
 
 def test_batch_size_resolves_to_the_backbone_default(tmp_path):
-    cli = instantiate(tmp_path, "--config", str(CONFIGS / "experiment" / "lp50.yaml"),
-                      "--model.backbone", "deit_tiny_patch16_224.fb_in1k", "--model.loss", "trades")
+    cli = instantiate(
+        tmp_path,
+        "--config",
+        str(CONFIGS / "experiment" / "lp50.yaml"),
+        "--model.backbone",
+        "deit_tiny_patch16_224.fb_in1k",
+        "--model.loss",
+        "trades",
+    )
     assert cli.datamodule.batch_size == 64  # small backbone: 128, halved for TRADES
     assert EffectiveBatchSize(1024).accumulation(cli.datamodule.batch_size, 1) == 16
     assert cli.trainer.max_epochs == 50
@@ -83,8 +149,15 @@ def test_batch_size_resolves_to_the_backbone_default(tmp_path):
 
 
 def test_classic_at_keeps_the_full_default(tmp_path):
-    cli = instantiate(tmp_path, "--config", str(CONFIGS / "experiment" / "fft5.yaml"),
-                      "--model.backbone", "mobilenetv3_large_100.ra_in1k", "--model.loss", "classic_at")
+    cli = instantiate(
+        tmp_path,
+        "--config",
+        str(CONFIGS / "experiment" / "fft5.yaml"),
+        "--model.backbone",
+        "mobilenetv3_large_100.ra_in1k",
+        "--model.loss",
+        "classic_at",
+    )
     assert cli.datamodule.batch_size == 128 and cli.trainer.max_epochs == 5
     assert EffectiveBatchSize(1024).accumulation(cli.datamodule.batch_size, 1) == 8
     cli.model.trainer = cli.trainer
@@ -94,8 +167,16 @@ def test_classic_at_keeps_the_full_default(tmp_path):
 
 def test_batch_size_null_survives_another_dataset(capsys, monkeypatch, tmp_path):
     """jsonargparse keeps init_args valid for the new class: the file datasets type batch_size `int | None`."""
-    config = print_config(capsys, monkeypatch, "--config", str(CONFIGS / "experiment" / "fft50.yaml"),
-                          "--data", "caltech101", "--data.root", str(tmp_path))
+    config = print_config(
+        capsys,
+        monkeypatch,
+        "--config",
+        str(CONFIGS / "experiment" / "fft50.yaml"),
+        "--data",
+        "caltech101",
+        "--data.root",
+        str(tmp_path),
+    )
     assert config["data"]["init_args"]["batch_size"] is None
 
 
@@ -133,10 +214,19 @@ def test_every_shipped_config_parses_and_sets_what_it_says(capsys, monkeypatch, 
 
 
 def test_an_experiment_is_its_study_file_then_its_protocol(capsys, monkeypatch, tmp_path):
-    composed = print_config(capsys, monkeypatch, "--config", str(CONFIGS / "experiment" / "lp50.yaml"),
-                            "--data.root", str(tmp_path))
-    by_hand = print_config(capsys, monkeypatch, "--config", str(CONFIGS / "study.yaml"),
-                           "--config", str(CONFIGS / "protocol" / "lp50.yaml"), "--data.root", str(tmp_path))
+    composed = print_config(
+        capsys, monkeypatch, "--config", str(CONFIGS / "experiment" / "lp50.yaml"), "--data.root", str(tmp_path)
+    )
+    by_hand = print_config(
+        capsys,
+        monkeypatch,
+        "--config",
+        str(CONFIGS / "study.yaml"),
+        "--config",
+        str(CONFIGS / "protocol" / "lp50.yaml"),
+        "--data.root",
+        str(tmp_path),
+    )
     assert composed == by_hand
 
 

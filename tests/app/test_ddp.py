@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from app_runs import COLUMNS, results, run_app, short_fit, the_run
 
 
@@ -24,7 +23,18 @@ def test_two_process_fit_and_test_write_one_complete_run_equal_to_a_single_proce
     assert abs(fit["train_images"] - 2 * 1221) <= 2  # two epochs of the 1,221 training digits
     assert record["cost"]["test"]["measurement_device_seconds"].keys() == record["seconds"].keys()
 
-    single = run_app(["test", "--config", str(run / "config.yaml"), "--ckpt_path", record["tested_checkpoint"],
-                      "--trainer.devices", "1", "--trainer.strategy", "auto"])
+    single = run_app(
+        [
+            "test",
+            "--config",
+            str(run / "config.yaml"),
+            "--ckpt_path",
+            record["tested_checkpoint"],
+            "--trainer.devices",
+            "1",
+            "--trainer.strategy",
+            "auto",
+        ]
+    )
     assert single.returncode == 0, single.stderr[-3000:]
     assert {column: results(run)[column] for column in COLUMNS} == measured

@@ -6,9 +6,9 @@ import re
 
 import pytest
 import torch
+from app_runs import results, short_fit, the_run, weights
 
 from app.__main__ import main
-from app_runs import results, short_fit, the_run, weights
 
 
 def one_line_error(capsys) -> str:
@@ -20,12 +20,16 @@ def one_line_error(capsys) -> str:
 
 def test_a_non_finite_loss_stops_the_run_with_one_line_and_keeps_the_last_good_checkpoint(tmp_path, capsys):
     # linear probing for one epoch, then the backbone trains with an absurd learning rate: NaN in epoch 1
-    code = main(short_fit(tmp_path, "--model.protocol", "lp_ft", "--model.lp_epochs", "1",
-                          "--model.lr_backbone", "1e30"))
+    code = main(
+        short_fit(tmp_path, "--model.protocol", "lp_ft", "--model.lp_epochs", "1", "--model.lr_backbone", "1e30")
+    )
     assert code == 1
     error = one_line_error(capsys)
-    assert re.fullmatch(r"error: non-finite training loss \((nan|inf|-inf)\) at epoch 1, step \d+: the run stopped; "
-                        r"last good checkpoint: .*version_0/checkpoints/last\.ckpt", error), error
+    assert re.fullmatch(
+        r"error: non-finite training loss \((nan|inf|-inf)\) at epoch 1, step \d+: the run stopped; "
+        r"last good checkpoint: .*version_0/checkpoints/last\.ckpt",
+        error,
+    ), error
     run = the_run(tmp_path)
     record = results(run)
     assert record["status"] == "failed" and "non-finite training loss" in record["error"]
@@ -44,16 +48,21 @@ def checkpoints(uninterrupted, tmp_path):
     torch.save(weights(real), foreign)
     checkpoint = torch.load(real, map_location="cpu", weights_only=True)
     weights_only = tmp_path / "weights_only.ckpt"
-    torch.save({key: checkpoint[key] for key in ("state_dict", "hyper_parameters", "epoch", "global_step")}, weights_only)
+    torch.save(
+        {key: checkpoint[key] for key in ("state_dict", "hyper_parameters", "epoch", "global_step")}, weights_only
+    )
     return {"truncated": truncated, "foreign": foreign, "weights_only": weights_only}
 
 
-@pytest.mark.parametrize("subcommand, kind, message", [
-    ("fit", "truncated", "cannot be read (truncated or not a PyTorch checkpoint): "),
-    ("test", "truncated", "cannot be read (truncated or not a PyTorch checkpoint): "),
-    ("fit", "foreign", "was not written by `python -m app fit`"),
-    ("fit", "weights_only", "holds weights only, not the training state: it can be tested"),
-])
+@pytest.mark.parametrize(
+    "subcommand, kind, message",
+    [
+        ("fit", "truncated", "cannot be read (truncated or not a PyTorch checkpoint): "),
+        ("test", "truncated", "cannot be read (truncated or not a PyTorch checkpoint): "),
+        ("fit", "foreign", "was not written by `python -m app fit`"),
+        ("fit", "weights_only", "holds weights only, not the training state: it can be tested"),
+    ],
+)
 def test_a_bad_checkpoint_is_one_line_before_any_work(checkpoints, tmp_path, capsys, subcommand, kind, message):
     args = short_fit(tmp_path / "runs", "--ckpt_path", str(checkpoints[kind]))
     args[0] = subcommand

@@ -8,13 +8,21 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from app_runs import (
+    COLUMNS,
+    checkpoint_epoch,
+    results,
+    run_app,
+    run_until_checkpoint,
+    scalars,
+    short_fit,
+    the_run,
+    weights,
+)
 from jsonargparse import Namespace
 
 from app.resume import latest_checkpoint
 from modules.registry import ConfigError
-
-from app_runs import (COLUMNS, checkpoint_epoch, results, run_app, run_until_checkpoint, scalars, short_fit,
-                      the_run, weights)
 
 
 def assert_same_final_weights(last: Path, uninterrupted: Path) -> None:
@@ -51,7 +59,9 @@ def test_sigkill_then_resume_ends_as_the_uninterrupted_run(uninterrupted, tmp_pa
     assert "exists and is not empty" not in resumed.stderr
 
     # the same config without --ckpt_path is a new run (a new version), as Lightning users expect
-    again = run_app(["fit", "--config", str(run / "config.yaml"), "--trainer.max_epochs", "1", "--test_after_fit", "false"])
+    again = run_app(
+        ["fit", "--config", str(run / "config.yaml"), "--trainer.max_epochs", "1", "--test_after_fit", "false"]
+    )
     assert again.returncode == 0, again.stderr[-3000:]
     assert sorted(path.name for path in run.parent.iterdir()) == ["version_0", "version_1"]
     assert results(run)["status"] == "complete"
@@ -77,15 +87,18 @@ def test_sigkill_part_way_through_an_epoch_resumes_from_the_timed_checkpoint(uni
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     record, reference = results(run), results(uninterrupted)
     assert {c: record[c] for c in COLUMNS} == {c: reference[c] for c in COLUMNS}
-    assert record["best_checkpoint"].endswith("best.ckpt") and checkpoint_epoch(run / "checkpoints" / "best.ckpt") \
-        == checkpoint_epoch(uninterrupted / "checkpoints" / "best.ckpt")  # chosen at validation, not by the clock
+    assert record["best_checkpoint"].endswith("best.ckpt") and checkpoint_epoch(
+        run / "checkpoints" / "best.ckpt"
+    ) == checkpoint_epoch(uninterrupted / "checkpoints" / "best.ckpt")  # chosen at validation, not by the clock
     assert_same_final_weights(last, uninterrupted)
     ours, theirs = scalars(run), scalars(uninterrupted)
-    assert {tag: [step for step, _ in points] for tag, points in ours.items()} == \
-        {tag: [step for step, _ in points] for tag, points in theirs.items()}  # no gap, no repeat
+    assert {tag: [step for step, _ in points] for tag, points in ours.items()} == {
+        tag: [step for step, _ in points] for tag, points in theirs.items()
+    }  # no gap, no repeat
     averaged = {"train/loss_epoch", "train/acc"}  # the resumed epoch's averages cover the steps after the resume
-    assert {tag: points for tag, points in ours.items() if tag not in averaged} == \
-        {tag: points for tag, points in theirs.items() if tag not in averaged}
+    assert {tag: points for tag, points in ours.items() if tag not in averaged} == {
+        tag: points for tag, points in theirs.items() if tag not in averaged
+    }
 
 
 def test_sigterm_mid_epoch_leaves_a_resumable_run_that_a_slurm_requeue_continues(uninterrupted, tmp_path):
@@ -137,9 +150,14 @@ def test_ckpt_path_last_is_the_latest_run_that_has_a_last_checkpoint(tmp_path):
         folder.mkdir(parents=True)
         if has_last:
             (folder / "last.ckpt").write_bytes(b"")
-    config = Namespace(trainer=Namespace(logger=Namespace(
-        class_path="lightning.pytorch.loggers.TensorBoardLogger",
-        init_args=Namespace(save_dir=str(tmp_path / "runs"), name="quickstart", version=None))))
+    config = Namespace(
+        trainer=Namespace(
+            logger=Namespace(
+                class_path="lightning.pytorch.loggers.TensorBoardLogger",
+                init_args=Namespace(save_dir=str(tmp_path / "runs"), name="quickstart", version=None),
+            )
+        )
+    )
     assert latest_checkpoint(config) == tmp_path / "runs" / "quickstart" / "version_10" / "checkpoints" / "last.ckpt"
     config.trainer.logger.init_args.name = "other"
     with pytest.raises(ConfigError, match=r"--ckpt_path last: no run under .*other has checkpoints/last.ckpt"):
@@ -151,8 +169,15 @@ def test_a_named_run_folder_is_used_as_is_and_continued_from_its_last_checkpoint
     from app.cli import run_cli
 
     run = tmp_path / "trials" / "87447_00000"
-    args = short_fit(tmp_path / "elsewhere", "--trainer.max_epochs", "1", "--test_after_fit", "false",
-                     "--trainer.limit_train_batches", "2")
+    args = short_fit(
+        tmp_path / "elsewhere",
+        "--trainer.max_epochs",
+        "1",
+        "--test_after_fit",
+        "false",
+        "--trainer.limit_train_batches",
+        "2",
+    )
     assert run_cli(args, run_folder=run) == 0
     assert results(run)["status"] == "trained" and (run / "checkpoints" / "last.ckpt").is_file()
     assert not (tmp_path / "elsewhere").exists()

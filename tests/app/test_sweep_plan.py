@@ -41,8 +41,11 @@ def test_only_selects_and_shards_partition_the_cells(paper):
     shards = [shard(grid, f"{i}/7") for i in range(7)]
     assert sorted(map(str, sum(shards, []))) == sorted(map(str, grid))  # every cell once
     assert sum(len(s) for s in shards) == 1440 and max(map(len, shards)) - min(map(len, shards)) <= 1
-    for bad, message in (("backbone=resnet5O", "resnet5O not among the sweep's backbone values"),
-                         ("optimizer=adam", "unknown axis 'optimizer'"), ("dataset", "expected KEY=V1,V2")):
+    for bad, message in (
+        ("backbone=resnet5O", "resnet5O not among the sweep's backbone values"),
+        ("optimizer=adam", "unknown axis 'optimizer'"),
+        ("dataset", "expected KEY=V1,V2"),
+    ):
         with pytest.raises(ConfigError, match=message):
             only(grid, [bad], paper)
     for bad in ("7/7", "1-7", "a/b"):
@@ -54,16 +57,27 @@ def test_linear_probing_searches_only_the_head(paper):
     full, head = paper.search.spaces["full"], paper.search.spaces["head"]
     assert set(full) == {"model.lr_backbone", "model.lr_head", "model.wd_backbone", "model.wd_head", "model.cosine"}
     assert set(head) == {"model.lr_head", "model.wd_head", "model.cosine"}
-    assert full["model.lr_backbone"] == ("loguniform", 1e-6, 1e-1) and full["model.wd_head"] == ("loguniform", 1e-6, 1e-2)
+    assert full["model.lr_backbone"] == ("loguniform", 1e-6, 1e-1) and full["model.wd_head"] == (
+        "loguniform",
+        1e-6,
+        1e-2,
+    )
     assert paper.protocols["lp50"].space == "head" and paper.protocols["fft5"].space == "full"
     search = paper.search
-    assert (search.metric, search.mode, search.num_samples, search.time_budget_minutes) == ("robust_loss", "min", -1, 140)
+    assert (search.metric, search.mode, search.num_samples, search.time_budget_minutes) == (
+        "robust_loss",
+        "min",
+        -1,
+        140,
+    )
     assert (search.grace_period, search.reduction_factor) == (1, 2)
 
 
 def test_run_arguments_have_absolute_paths_and_the_chosen_values(paper, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # Ray runs trials elsewhere: nothing may depend on the working directory
-    cell = only(cells(paper), ["protocol=lp50", "dataset=flowers-102", "backbone=robust_resnet50", "loss=trades"], paper)[0]
+    cell = only(
+        cells(paper), ["protocol=lp50", "dataset=flowers-102", "backbone=robust_resnet50", "loss=trades"], paper
+    )[0]
     args = fit_args(paper, cell, {"model.lr_head": 0.01, "model.cosine": False})
     assert args[:3] == ["fit", "--config", str(ROOT / "configs" / "experiment" / "lp50.yaml")]
     pairs = dict(zip(args[3::2], args[4::2]))
@@ -83,22 +97,31 @@ def test_complete_cells_are_skipped_and_failed_ones_remembered(tmp_path):
     ledger = Ledger(tmp_path)
     ledger.set(failed, status="failed", error="boom")
     ledger = Ledger(tmp_path)  # as a re-run reads it
-    assert [status(c.folder(tmp_path), ledger, c) for c in (done, failed, searched, fresh)] == \
-        ["complete", "failed", "training", "pending"]
+    assert [status(c.folder(tmp_path), ledger, c) for c in (done, failed, searched, fresh)] == [
+        "complete",
+        "failed",
+        "training",
+        "pending",
+    ]
     planned = plan(sweep, [done, failed, searched, fresh], tmp_path, ledger)
     assert planned.counts() == {"complete": 1, "failed": 1, "training": 1, "pending": 1}
     assert planned.blockers() == []  # digits ships with scikit-learn; the tiny backbones train from scratch
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda s: s["backbones"].append("resnet5O"), "backbones: unknown backbone 'resnet5O'"),
-    (lambda s: s["datasets"].append("flowerz"), "datasets: unknown dataset 'flowerz'"),
-    (lambda s: s["losses"].append("madry"), "losses: unknown loss 'madry'"),
-    (lambda s: s["search"]["space"]["full"].update({"model.learning_rate": ["loguniform", 1e-5, 1e-1]}),
-     "unknown search parameter 'model.learning_rate'"),
-    (lambda s: s["protocols"]["fft2"].update({"space": "backbone_only"}), "names search space 'backbone_only'"),
-    (lambda s: s["protocols"]["fft2"].update({"configs": ["configs/nothing.yaml"]}), "config file(s) not found"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda s: s["backbones"].append("resnet5O"), "backbones: unknown backbone 'resnet5O'"),
+        (lambda s: s["datasets"].append("flowerz"), "datasets: unknown dataset 'flowerz'"),
+        (lambda s: s["losses"].append("madry"), "losses: unknown loss 'madry'"),
+        (
+            lambda s: s["search"]["space"]["full"].update({"model.learning_rate": ["loguniform", 1e-5, 1e-1]}),
+            "unknown search parameter 'model.learning_rate'",
+        ),
+        (lambda s: s["protocols"]["fft2"].update({"space": "backbone_only"}), "names search space 'backbone_only'"),
+        (lambda s: s["protocols"]["fft2"].update({"configs": ["configs/nothing.yaml"]}), "config file(s) not found"),
+    ],
+)
 def test_a_bad_sweep_file_is_one_line_before_ray(tmp_path, capsys, edit, message):
     spec = yaml.safe_load(QUICKSTART.read_text())
     for protocol in spec["protocols"].values():
@@ -115,9 +138,11 @@ def test_a_bad_sweep_file_is_one_line_before_ray(tmp_path, capsys, edit, message
 def test_bad_command_lines_are_one_line_before_ray(tmp_path, capsys):
     a_file = tmp_path / "a_file"
     a_file.write_text("")
-    cases = [(["--out", str(a_file / "out")], "is not writable (Not a directory)"),  # unwritable, even for root
-             (["--out", str(tmp_path / "a"), "--only", "protocol=fft3"], "fft3 not among the sweep's protocol values"),
-             (["--out", str(tmp_path / "b"), "--address", "127.0.0.1:9"], "--address 127.0.0.1:9: no Ray cluster answers")]
+    cases = [
+        (["--out", str(a_file / "out")], "is not writable (Not a directory)"),  # unwritable, even for root
+        (["--out", str(tmp_path / "a"), "--only", "protocol=fft3"], "fft3 not among the sweep's protocol values"),
+        (["--out", str(tmp_path / "b"), "--address", "127.0.0.1:9"], "--address 127.0.0.1:9: no Ray cluster answers"),
+    ]
     for extra, message in cases:
         assert main(["sweep", "--config", str(QUICKSTART), *extra]) == 2
         err = capsys.readouterr().err.strip().splitlines()

@@ -3,6 +3,7 @@ that launches nothing, a driver killed and run again, a failing cell among good 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -15,7 +16,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from app_runs import ROOT, environment
 
 pytest.importorskip("ray")
@@ -27,17 +27,35 @@ def sweep_file(tmp_path: Path) -> Path:
     quickstart = str(ROOT / "configs" / "quickstart.yaml")
     spec = {
         "protocols": {
-            "ft2": {"configs": [quickstart], "set": {"model.protocol": "full", "trainer.max_epochs": 2}, "space": "head"},
-            "broken": {"configs": [quickstart], "space": "none",
-                       "set": {"model.protocol": "full", "trainer.max_epochs": 2, "model.lr_backbone": 1e30}},
+            "ft2": {
+                "configs": [quickstart],
+                "set": {"model.protocol": "full", "trainer.max_epochs": 2},
+                "space": "head",
+            },
+            "broken": {
+                "configs": [quickstart],
+                "space": "none",
+                "set": {"model.protocol": "full", "trainer.max_epochs": 2, "model.lr_backbone": 1e30},
+            },
         },
-        "datasets": ["digits"], "backbones": ["test_resnet"], "losses": ["trades", "classic_at"],
-        "set": {"data.init_args.image_size": 16, "trainer.limit_train_batches": 4, "trainer.limit_val_batches": 2,
-                "robustness.subset_size": 16, "robustness.steps": 2, "robustness.test_steps": 2,
-                "test_checkpoint": "last"},
+        "datasets": ["digits"],
+        "backbones": ["test_resnet"],
+        "losses": ["trades", "classic_at"],
+        "set": {
+            "data.init_args.image_size": 16,
+            "trainer.limit_train_batches": 4,
+            "trainer.limit_val_batches": 2,
+            "robustness.subset_size": 16,
+            "robustness.steps": 2,
+            "robustness.test_steps": 2,
+            "test_checkpoint": "last",
+        },
         "resources": {"cpu": 1},
-        "search": {"num_samples": 2, "time_budget_minutes": 10,
-                   "space": {"head": {"model.lr_head": ["loguniform", 1e-3, 1e-2]}, "none": {}}},
+        "search": {
+            "num_samples": 2,
+            "time_budget_minutes": 10,
+            "space": {"head": {"model.lr_head": ["loguniform", 1e-3, 1e-2]}, "none": {}},
+        },
     }
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(spec))
@@ -53,10 +71,8 @@ def ray_env(tmp_path):
     home.mkdir()
     yield {"RAY_AUTH_MODE": "disabled", "HOME": str(home), "RAY_TMPDIR": temp}
     for pid in ray_processes(temp):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     subprocess.run(["rm", "-rf", temp], check=False)
 
 
@@ -72,8 +88,14 @@ def ray_processes(temp: str) -> list[int]:
 
 
 def sweep(spec: Path, out: Path, env: dict, *extra: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "app", "sweep", "--config", str(spec), "--out", str(out), *extra],
-                          cwd=ROOT, env=environment(**env), capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "app", "sweep", "--config", str(spec), "--out", str(out), *extra],
+        cwd=ROOT,
+        env=environment(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def ledger(out: Path) -> dict[tuple, dict]:
@@ -93,14 +115,20 @@ def test_every_cell_is_searched_then_trained_a_failing_one_recorded_and_a_rerun_
     for loss in ("trades", "classic_at"):
         cell = out / "ft2" / "digits" / "test_resnet" / loss
         assert rows[("ft2", loss)]["status"] == "complete"
-        assert len(trial_ids(cell)) == 2 and all((cell / "trials" / t / "config.yaml").is_file() for t in trial_ids(cell))
+        assert len(trial_ids(cell)) == 2 and all(
+            (cell / "trials" / t / "config.yaml").is_file() for t in trial_ids(cell)
+        )
         best = yaml.safe_load((cell / "best.yaml").read_text())
         assert set(best["values"]) == {"model.lr_head"} and best["trial"] in trial_ids(cell)
         assert best["metric"]["name"] == "robust_loss" and best["metric"]["value"] == pytest.approx(
-            float(rows[("ft2", loss)]["best_metric"]), rel=1e-5)
+            float(rows[("ft2", loss)]["best_metric"]), rel=1e-5
+        )
         final = json.loads((cell / "final" / "results.json").read_text())
         assert final["status"] == "complete" and final["tested_checkpoint"].endswith("final/checkpoints/last.ckpt")
-        assert float(rows[("ft2", loss)]["clean_acc"]) == final["clean_acc"] and float(rows[("ft2", loss)]["device_seconds"]) > 0
+        assert (
+            float(rows[("ft2", loss)]["clean_acc"]) == final["clean_acc"]
+            and float(rows[("ft2", loss)]["device_seconds"]) > 0
+        )
         config = yaml.safe_load((cell / "final" / "config.yaml").read_text())
         assert config["model"]["init_args"]["lr_head"] == pytest.approx(best["values"]["model.lr_head"])
     for loss in ("trades", "classic_at"):
@@ -118,8 +146,14 @@ def test_every_cell_is_searched_then_trained_a_failing_one_recorded_and_a_rerun_
     assert retried.returncode == 1 and "broken/digits/test_resnet/trades: searching" in retried.stdout
     assert "classic_at: searching" not in retried.stdout and ledger(out)[("broken", "trades")]["status"] == "failed"
 
-    report = subprocess.run([sys.executable, "-m", "app", "report", "--results", str(out), "--out", str(tmp_path / "r")],
-                            cwd=ROOT, env=environment(), capture_output=True, text=True, timeout=300)
+    report = subprocess.run(
+        [sys.executable, "-m", "app", "report", "--results", str(out), "--out", str(tmp_path / "r")],
+        cwd=ROOT,
+        env=environment(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert report.returncode == 0, report.stderr[-2000:]
     assert (tmp_path / "r" / "report.md").is_file()
 
@@ -128,8 +162,14 @@ def test_a_killed_driver_is_continued_by_the_same_command_each_cell_trained_once
     spec, out = sweep_file(tmp_path), tmp_path / "out"
     first, second = (out / "ft2" / "digits" / "test_resnet" / loss for loss in ("trades", "classic_at"))
     command = [sys.executable, "-m", "app", "sweep", "--config", str(spec), "--out", str(out), "--only", "protocol=ft2"]
-    driver = subprocess.Popen(command, cwd=ROOT, env=environment(**ray_env), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, start_new_session=True)
+    driver = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=environment(**ray_env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 600
     while not trial_ids(second) and driver.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)  # until the second cell's search has started

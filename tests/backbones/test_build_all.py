@@ -11,8 +11,10 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, OPENAI_CLIP_M
 from modules.model.backbone_zoo import BACKBONES
 from modules.model.backbones import create_classifier
 
-CASES = [pytest.param(name, marks=[pytest.mark.slow] if info.size == "large" else [], id=name)
-         for name, info in BACKBONES.items()]
+CASES = [
+    pytest.param(name, marks=[pytest.mark.slow] if info.size == "large" else [], id=name)
+    for name, info in BACKBONES.items()
+]
 
 
 @pytest.mark.parametrize("name", CASES)

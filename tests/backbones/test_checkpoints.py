@@ -55,8 +55,12 @@ def revisiting_checkpoint(net: torch.nn.Module, layout: str) -> dict:
 
 
 def backbone_state(net: torch.nn.Module) -> dict[str, torch.Tensor]:
-    head = {f"{name}.{key}" for name, module in net.named_modules() if module is net.get_classifier()
-            for key in module.state_dict()}
+    head = {
+        f"{name}.{key}"
+        for name, module in net.named_modules()
+        if module is net.get_classifier()
+        for key in module.state_dict()
+    }
     return {key: value for key, value in net.state_dict().items() if key not in head}
 
 

@@ -14,9 +14,9 @@ import pytest
 import safetensors.torch
 import timm
 import torch
+from hub_server import Hub
 from huggingface_hub import constants
 
-from hub_server import Hub
 from modules.model.backbones import create_classifier
 from modules.model.pretrained import WeightsUnavailable
 
@@ -31,8 +31,14 @@ def closed_port() -> int:
 
 
 def app(*args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "app", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300, env=os.environ | {"OMP_NUM_THREADS": "1"} | env)
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ | {"OMP_NUM_THREADS": "1"} | env,
+    )
 
 
 @pytest.fixture
@@ -56,10 +62,13 @@ def unreachable(monkeypatch) -> None:
     monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", endpoint + "/{repo_id}/resolve/{revision}/{filename}")
 
 
-@pytest.mark.parametrize("why, offline", [
-    ("HF_HUB_OFFLINE is set", lambda patch: patch.setattr(constants, "HF_HUB_OFFLINE", True)),
-    ("cannot be reached: ", unreachable),
-])
+@pytest.mark.parametrize(
+    "why, offline",
+    [
+        ("HF_HUB_OFFLINE is set", lambda patch: patch.setattr(constants, "HF_HUB_OFFLINE", True)),
+        ("cannot be reached: ", unreachable),
+    ],
+)
 def test_missing_weights_without_network_fail_fast_with_what_to_do(offline_cache, monkeypatch, why, offline):
     offline(monkeypatch)
     started = time.perf_counter()
@@ -68,16 +77,31 @@ def test_missing_weights_without_network_fail_fast_with_what_to_do(offline_cache
     assert time.perf_counter() - started < 10
     message = str(error.value)
     assert "\n" not in message and why in message
-    for part in ("backbone 'test_resnet'", "timm/test_resnet.r160_in1k", str(offline_cache),
-                 "python -m app weights fetch test_resnet", "HF_HOME", "--model.weights FILE"):
+    for part in (
+        "backbone 'test_resnet'",
+        "timm/test_resnet.r160_in1k",
+        str(offline_cache),
+        "python -m app weights fetch test_resnet",
+        "HF_HOME",
+        "--model.weights FILE",
+    ):
         assert part in message, part
 
 
 @pytest.mark.parametrize("offline", [{"HF_HUB_OFFLINE": "1"}, {"HF_ENDPOINT": f"http://127.0.0.1:{closed_port()}"}])
 def test_fit_offline_without_the_weights_is_one_line(tmp_path, offline):
     started = time.perf_counter()
-    done = app("fit", "--config", "configs/quickstart.yaml", "--model.pretrained", "true",
-               "--trainer.logger.init_args.save_dir", str(tmp_path / "runs"), HF_HOME=str(tmp_path / "hf"), **offline)
+    done = app(
+        "fit",
+        "--config",
+        "configs/quickstart.yaml",
+        "--model.pretrained",
+        "true",
+        "--trainer.logger.init_args.save_dir",
+        str(tmp_path / "runs"),
+        HF_HOME=str(tmp_path / "hf"),
+        **offline,
+    )
     assert time.perf_counter() - started < 30  # imports included; timm alone retried for about a minute
     assert done.returncode == 2
     error = done.stderr.strip().splitlines()[-1]
@@ -107,8 +131,12 @@ def test_fetch_fills_the_cache_that_an_offline_run_then_reads(tmp_path, hub_weig
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     model = create_classifier("test_resnet", num_classes=3, pretrained=True)
     loaded = model.net.state_dict()
-    head = {f"{name}.{key}" for name, module in model.net.named_modules() if module is model.net.get_classifier()
-            for key in module.state_dict()}
+    head = {
+        f"{name}.{key}"
+        for name, module in model.net.named_modules()
+        if module is model.net.get_classifier()
+        for key in module.state_dict()
+    }
     assert all(torch.equal(loaded[key], value) for key, value in hub_weights.items() if key not in head)
     hub.shutdown()
 
@@ -116,12 +144,20 @@ def test_fetch_fills_the_cache_that_an_offline_run_then_reads(tmp_path, hub_weig
 def test_fetch_reports_weights_that_do_not_load_and_names_it_cannot_find(tmp_path, hub_weights):
     broken = safetensors.torch.save({key: value for key, value in hub_weights.items() if "layer1" not in key})
     hub = Hub({REPO_FILE: broken})
-    done = app("weights", "fetch", "test_resnet", "vit_tiny_patch16_224.augreg_in21k",
-               HF_HOME=str(tmp_path / "hf"), HF_ENDPOINT=hub.url)
+    done = app(
+        "weights",
+        "fetch",
+        "test_resnet",
+        "vit_tiny_patch16_224.augreg_in21k",
+        HF_HOME=str(tmp_path / "hf"),
+        HF_ENDPOINT=hub.url,
+    )
     assert done.returncode == 1
     first, second = done.stdout.strip().splitlines()[:2]
     assert first.startswith("fetched    test_resnet") and "does not load: " in first
-    assert second.startswith("failed     vit_tiny_patch16_224.augreg_in21k") and "has none of model.safetensors" in second
+    assert (
+        second.startswith("failed     vit_tiny_patch16_224.augreg_in21k") and "has none of model.safetensors" in second
+    )
     unknown = app("weights", "fetch", "resnet5O", HF_HOME=str(tmp_path / "hf"), HF_ENDPOINT=hub.url)
     assert unknown.returncode == 2 and "unknown backbone 'resnet5O'" in unknown.stderr
     hub.shutdown()

@@ -12,8 +12,13 @@ from modules.model.backbone_zoo import BACKBONES, backbone_info, default_batch_s
 def test_forty_backbones_five_robust():
     assert len(BACKBONES) == 40
     robust = {name for name, info in BACKBONES.items() if info.checkpoint_format}
-    assert robust == {"robust_convnext_tiny", "robust_convnext_base", "robust_deit_small_patch16_224",
-                      "robust_vit_base_patch16_224", "robust_resnet50"}
+    assert robust == {
+        "robust_convnext_tiny",
+        "robust_convnext_base",
+        "robust_deit_small_patch16_224",
+        "robust_vit_base_patch16_224",
+        "robust_resnet50",
+    }
     assert BACKBONES["robust_resnet50"].checkpoint_format == "madry"
     assert {BACKBONES[n].checkpoint_format for n in robust - {"robust_resnet50"}} == {"revisiting"}
     assert sum(info.size == "small" for info in BACKBONES.values()) == 7
@@ -26,8 +31,12 @@ def test_metadata_matches_the_paper_csv(paper_csv):
     for info in BACKBONES.values():
         row = rows[info.paper_name]
         assert (info.size, info.model_type, info.pretraining_strategy, info.pretraining_data, info.short_name) == (
-            row["model_size"], row["model_type"], row["pre_training_strategy"], row["pre_training_dataset"],
-            row["backbone_name"]), info.name
+            row["model_size"],
+            row["model_type"],
+            row["pre_training_strategy"],
+            row["pre_training_dataset"],
+            row["backbone_name"],
+        ), info.name
         assert info.pretraining_volume == int(float(row["volume_pre_training_data"])), info.name
 
 
@@ -52,5 +61,14 @@ def test_backbones_json(capsys):
     assert main(["backbones", "--json", "--size", "small"]) == 0
     entries = json.loads(capsys.readouterr().out)
     assert len(entries) == 7
-    assert {"timm_name", "paper_name", "size", "model_type", "pretraining_strategy", "pretraining_data",
-            "pretraining_volume", "batch_size", "checkpoint_format"} <= set(entries[0])
+    assert {
+        "timm_name",
+        "paper_name",
+        "size",
+        "model_type",
+        "pretraining_strategy",
+        "pretraining_data",
+        "pretraining_volume",
+        "batch_size",
+        "checkpoint_format",
+    } <= set(entries[0])

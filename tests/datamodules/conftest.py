@@ -109,8 +109,10 @@ def write_pets(root: Path, n_classes: int = 37, per_split: tuple[int, int] = (8,
 
 
 def car_names(n_classes: int) -> list[str]:
-    return [f"Make{k} Model C/V {2000 + k % 13}" if k % 9 == 0 else f"Make{k} Model {2000 + k % 13}"
-            for k in range(n_classes)]
+    return [
+        f"Make{k} Model C/V {2000 + k % 13}" if k % 9 == 0 else f"Make{k} Model {2000 + k % 13}"
+        for k in range(n_classes)
+    ]
 
 
 def _annotation_struct(rows: list[tuple[str, int]]) -> np.ndarray:
@@ -132,12 +134,12 @@ def write_cars_devkit(root: Path, n_classes: int = 196, per_split: tuple[int, in
     savemat(root / "devkit" / "cars_meta.mat", {"class_names": np.array([names], dtype=object)})
     layout = Layout(root, names)
     for split, folder, annos, count in (
-            ("trainval", "cars_train", root / "devkit" / "cars_train_annos.mat", per_split[0]),
-            ("test", "cars_test", root / "cars_test_annos_withlabels.mat", per_split[1])):
+        ("trainval", "cars_train", root / "devkit" / "cars_train_annos.mat", per_split[0]),
+        ("test", "cars_test", root / "cars_test_annos_withlabels.mat", per_split[1]),
+    ):
         rows = _car_rows(n_classes, count, len(split))
         savemat(annos, {"annotations": _annotation_struct(rows)})
-        layout.splits[split] = [(write_image(root / folder / fname, seed_of(split, fname)), c - 1)
-                                for fname, c in rows]
+        layout.splits[split] = [(write_image(root / folder / fname, seed_of(split, fname)), c - 1) for fname, c in rows]
     return layout
 
 
@@ -153,19 +155,24 @@ def write_cars_kaggle(root: Path, n_classes: int = 196, per_split: tuple[int, in
         images = root / "car_data" / "car_data" / split
         layout.splits["trainval" if split == "train" else "test"] = [
             (write_image(images / names[c - 1].replace("/", "-") / fname, seed_of(split, fname)), c - 1)
-            for fname, c in rows]
+            for fname, c in rows
+        ]
     return layout
 
 
-def write_image_folder(root: Path, splits: tuple[str, ...] = ("train", "val", "test"), n_classes: int = 4,
-                       per_class: int = 6) -> Layout:
+def write_image_folder(
+    root: Path, splits: tuple[str, ...] = ("train", "val", "test"), n_classes: int = 4, per_class: int = 6
+) -> Layout:
     """`<root>/<split>/<class>/*.png` (or `<root>/<class>/*.png` when `splits` is ("all",))."""
     names = [f"thing{k}" for k in range(n_classes)]
     layout = Layout(root, names)
     for split in splits:
         folder = root if split == "all" else root / split
-        layout.splits[split] = [(write_image(folder / name / f"{split}{n}.png", seed_of(split, name, n)), label)
-                                for label, name in enumerate(names) for n in range(per_class)]
+        layout.splits[split] = [
+            (write_image(folder / name / f"{split}{n}.png", seed_of(split, name, n)), label)
+            for label, name in enumerate(names)
+            for n in range(per_class)
+        ]
     return layout
 
 

@@ -29,17 +29,22 @@ def test_no_root_at_all():
 
 
 def test_wrong_folder_says_what_was_expected(tmp_path):
-    with pytest.raises(DatasetFileError, match=r"no oxford-iiit-pet dataset under .*annotations/\{trainval,test\}\.txt"):
+    with pytest.raises(
+        DatasetFileError, match=r"no oxford-iiit-pet dataset under .*annotations/\{trainval,test\}\.txt"
+    ):
         make("oxford-iiit-pet", tmp_path).setup()
 
 
-@pytest.mark.parametrize(("name", "sizes", "relative"), [
-    ("flowers-102", {"n_classes": 3}, "setid.mat"),
-    ("oxford-iiit-pet", {"n_classes": 3}, "annotations/test.txt"),
-    ("fgvc-aircraft-2013b", {"n_classes": 3}, "fgvc-aircraft-2013b/data/images_variant_val.txt"),
-    ("stanford_cars", {"n_classes": 3}, "devkit/cars_train_annos.mat"),
-    ("stanford_cars/kaggle", {"n_classes": 3}, "anno_test.csv"),
-])
+@pytest.mark.parametrize(
+    ("name", "sizes", "relative"),
+    [
+        ("flowers-102", {"n_classes": 3}, "setid.mat"),
+        ("oxford-iiit-pet", {"n_classes": 3}, "annotations/test.txt"),
+        ("fgvc-aircraft-2013b", {"n_classes": 3}, "fgvc-aircraft-2013b/data/images_variant_val.txt"),
+        ("stanford_cars", {"n_classes": 3}, "devkit/cars_train_annos.mat"),
+        ("stanford_cars/kaggle", {"n_classes": 3}, "anno_test.csv"),
+    ],
+)
 def test_missing_annotation_file_names_it(write_layout, name, sizes, relative):
     layout = write_layout(name, **sizes)
     (layout.root / relative).unlink()

@@ -15,8 +15,14 @@ def make_data(n: int = 64, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
 
 def make_model() -> nn.Module:
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(4),
-                          nn.Flatten(), nn.Linear(128, 10))
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(4),
+        nn.Flatten(),
+        nn.Linear(128, 10),
+    )
     x, y = make_data(200, seed=1)
     opt = torch.optim.Adam(model.parameters(), 1e-2)
     for _ in range(60):

@@ -7,8 +7,14 @@ import torch.nn.functional as F
 
 from modules.attacks import APGD, AttackConfig, build_attack
 
-CASES = [("Linf", 4 / 255, "ce"), ("L2", 0.5, "ce"), ("L1", 4.0, "ce"),
-         ("Linf", 4 / 255, "dlr-targeted"), ("L2", 0.5, "dlr-targeted"), ("L1", 4.0, "dlr-targeted")]
+CASES = [
+    ("Linf", 4 / 255, "ce"),
+    ("L2", 0.5, "ce"),
+    ("L1", 4.0, "ce"),
+    ("Linf", 4 / 255, "dlr-targeted"),
+    ("L2", 0.5, "dlr-targeted"),
+    ("L1", 4.0, "dlr-targeted"),
+]
 
 
 def robust(model, x, y):
@@ -25,14 +31,34 @@ def test_follows_the_reference_trajectory(model, data, norm, eps, loss):
     reference = pytest.importorskip("pyautoattack.autopgd_base")
     x, y = data
     targets, largereps = (5, True) if norm == "L1" else (9, False)
-    ours = APGD(model, norm, eps, 20, random_start=True, keep="misclassified", loss=loss, n_target_classes=targets,
-                use_largereps=largereps, seed=0)(x, y)
+    ours = APGD(
+        model,
+        norm,
+        eps,
+        20,
+        random_start=True,
+        keep="misclassified",
+        loss=loss,
+        n_target_classes=targets,
+        use_largereps=largereps,
+        seed=0,
+    )(x, y)
     if loss == "ce":
-        attack = reference.APGDAttack(model, n_iter=20, norm=norm, n_restarts=1, eps=eps, seed=0, loss="ce",
-                                      device="cpu", use_largereps=largereps)
+        attack = reference.APGDAttack(
+            model, n_iter=20, norm=norm, n_restarts=1, eps=eps, seed=0, loss="ce", device="cpu", use_largereps=largereps
+        )
     else:
-        attack = reference.APGDAttack_targeted(model, n_iter=20, norm=norm, n_restarts=1, eps=eps, seed=0,
-                                               device="cpu", use_largereps=largereps, n_target_classes=targets)
+        attack = reference.APGDAttack_targeted(
+            model,
+            n_iter=20,
+            norm=norm,
+            n_restarts=1,
+            eps=eps,
+            seed=0,
+            device="cpu",
+            use_largereps=largereps,
+            n_target_classes=targets,
+        )
     theirs = attack.perturb(x, y)
     mine_robust, their_robust = robust(model, ours, y), robust(model, theirs, y)
     assert 0 < their_robust.sum() < robust(model, x, y).sum()  # the radius breaks some examples, not all
@@ -48,7 +74,7 @@ def test_each_example_moves_by_its_own_step_size(model, data, norm, eps):
     x, y = data
     attack = APGD(model, norm, eps, 20, random_start=False, keep="max_loss", loss="dlr-targeted", n_target_classes=3)
     together = attack(x[:8], y[:8])
-    alone = torch.cat([attack(x[i:i + 1], y[i:i + 1]) for i in range(8)])
+    alone = torch.cat([attack(x[i : i + 1], y[i : i + 1]) for i in range(8)])
     assert torch.allclose(together, alone, atol=1e-5), (together - alone).abs().flatten(1).amax(1)
 
 
@@ -67,6 +93,7 @@ def test_evaluation_attacks_start_from_noise_as_the_reference(model, data):
     """Through the registry an evaluation APGD starts from noise (the seed matters); the paper's training
     attack starts from the clean image (the seed does not matter)."""
     x, y = data
+
     def run(purpose, seed):
         return build_attack(AttackConfig("apgd", "L2", 0.5, steps=5, seed=seed), model, purpose)(x, y)
 
@@ -77,4 +104,6 @@ def test_evaluation_attacks_start_from_noise_as_the_reference(model, data):
 def test_apgd_t_names_why_it_needs_four_classes():
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3))
     with pytest.raises(ValueError, match="targeted DLR loss reads the 4 largest logits; the model has 3 classes"):
-        APGD(model, "Linf", 0.1, 3, loss="dlr-targeted", keep="misclassified")(torch.rand(2, 3, 2, 2), torch.tensor([0, 1]))
+        APGD(model, "Linf", 0.1, 3, loss="dlr-targeted", keep="misclassified")(
+            torch.rand(2, 3, 2, 2), torch.tensor([0, 1])
+        )

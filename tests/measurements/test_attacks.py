@@ -19,8 +19,14 @@ CASES = [
     ("apgd-Linf", lambda m, e: APGD(m, "Linf", e, 10, keep="misclassified"), "Linf", 8 / 255),
     ("apgd-L2", lambda m, e: APGD(m, "L2", e, 10, keep="misclassified"), "L2", 0.5),
     ("l1-apgd", lambda m, e: APGD(m, "L1", e, 10, keep="misclassified", use_largereps=True), "L1", 5.0),
-    ("l1-apgd-t", lambda m, e: APGD(m, "L1", e, 10, keep="misclassified", loss="dlr-targeted", n_target_classes=2,
-                                    use_largereps=True), "L1", 5.0),
+    (
+        "l1-apgd-t",
+        lambda m, e: APGD(
+            m, "L1", e, 10, keep="misclassified", loss="dlr-targeted", n_target_classes=2, use_largereps=True
+        ),
+        "L1",
+        5.0,
+    ),
     ("aa-Linf", lambda m, e: AutoAttack(m, "Linf", e, steps=3, square_queries=10), "Linf", 4 / 255),
     ("aa-L2", lambda m, e: AutoAttack(m, "L2", e, steps=3, square_queries=10), "L2", 0.3),
     ("aa-L1", lambda m, e: AutoAttack(m, "L1", e, steps=3), "L1", 3.0),
@@ -37,8 +43,11 @@ def test_every_example_stays_in_its_ball_and_the_box(model, data, name, build, n
     assert (norms(adv, x)[norm] <= eps * (1 + 1e-5) + 1e-6).all(), norms(adv, x)[norm].max()
 
 
-@pytest.mark.parametrize("name,build,norm,eps", [c for c in CASES if c[0] in ("apgd-Linf", "l1-apgd", "aa-L2")],
-                         ids=["apgd-Linf", "l1-apgd", "aa-L2"])
+@pytest.mark.parametrize(
+    "name,build,norm,eps",
+    [c for c in CASES if c[0] in ("apgd-Linf", "l1-apgd", "aa-L2")],
+    ids=["apgd-Linf", "l1-apgd", "aa-L2"],
+)
 def test_an_undefended_model_is_broken_at_large_eps_and_not_at_zero(model, data, name, build, norm, eps):
     x, y = data
     clean = accuracy(model, x, y)

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from modules.evaluation.corruptions import CORRUPTIONS, corrupt, corrupt_batch, corruption_of
 from modules.evaluation import EvaluationSettings, evaluate
+from modules.evaluation.corruptions import CORRUPTIONS, corrupt, corrupt_batch, corruption_of
 from modules.registry import ConfigError
 
 
@@ -64,7 +64,9 @@ def test_matches_reference_statistics():
         for k, u8 in enumerate(images):
             x = u8.float() / 255
             np.random.seed(k)
-            r = torch.tensor(ref.corrupt(u8.permute(1, 2, 0).numpy(), severity=3, corruption_name=name)).permute(2, 0, 1)
+            r = torch.tensor(ref.corrupt(u8.permute(1, 2, 0).numpy(), severity=3, corruption_name=name)).permute(
+                2, 0, 1
+            )
             theirs.append((r.float() / 255 - x).abs().mean().item())
             mine.append((corrupt(x, name, 3, seed=k) - x).abs().mean().item())
         m, t = np.mean(mine), np.mean(theirs)

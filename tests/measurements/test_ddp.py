@@ -13,8 +13,9 @@ NAMES = ["clean", "linf", "common", "expected_linf"]
 
 
 def settings() -> EvaluationSettings:
-    return EvaluationSettings(attack="apgd", eps={"linf": 4 / 255, "l2": 0.3, "l1": 3.0}, steps=3, num_examples=22,
-                    grid_step=2 / 255)
+    return EvaluationSettings(
+        attack="apgd", eps={"linf": 4 / 255, "l2": 0.3, "l1": 3.0}, steps=3, num_examples=22, grid_step=2 / 255
+    )
 
 
 def _strip(report: dict) -> dict:
@@ -28,8 +29,17 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", rank=rank, world_size=world)
     x, y = make_data(22)
-    report = evaluate(make_model(), list(zip(x, y)), list(range(22)), NAMES, settings(), torch.device("cpu"),
-                      batch_size=4, rank=rank, world_size=world)
+    report = evaluate(
+        make_model(),
+        list(zip(x, y)),
+        list(range(22)),
+        NAMES,
+        settings(),
+        torch.device("cpu"),
+        batch_size=4,
+        rank=rank,
+        world_size=world,
+    )
     if rank == 0:
         torch.save(_strip(report), out)
     dist.destroy_process_group()
@@ -39,7 +49,9 @@ def test_two_gloo_processes_equal_one(tmp_path, model):
     from tests.measurements.conftest import make_data
 
     x, y = make_data(22)
-    single = _strip(evaluate(model, list(zip(x, y)), list(range(22)), NAMES, settings(), torch.device("cpu"), batch_size=4))
+    single = _strip(
+        evaluate(model, list(zip(x, y)), list(range(22)), NAMES, settings(), torch.device("cpu"), batch_size=4)
+    )
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

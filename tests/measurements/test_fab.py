@@ -16,8 +16,9 @@ def test_fab_t_breaks_the_examples_the_reference_breaks(model, data, norm):
     x, y = data
     eps = RADII[norm]
     ours = FAB(model, norm, eps, steps=100, seed=0)(x, y)
-    attack = reference.FABAttack_PT(model, norm=norm, n_restarts=1, n_iter=100, eps=eps, seed=0, targeted=True,
-                                    device="cpu", n_target_classes=9)
+    attack = reference.FABAttack_PT(
+        model, norm=norm, n_restarts=1, n_iter=100, eps=eps, seed=0, targeted=True, device="cpu", n_target_classes=9
+    )
     with torch.random.fork_rng():  # the reference reseeds the global generators
         theirs = attack.perturb(x, y)
     with torch.no_grad():

@@ -22,10 +22,12 @@ def test_standard_autoattack_agrees_with_the_reference(model, data, norm):
     theirs = reference_autoattack(model, x, y, norm, eps)
     mine, their = ours.robust, theirs.robust
     n = len(y)
-    print(f"\n{norm} eps {eps:.4g}, {n} images: ours {mine.float().mean():.4f} in {ours.seconds:.1f} s, reference "
-          f"{their.float().mean():.4f} in {theirs.seconds:.1f} s (ratio {ours.seconds / theirs.seconds:.2f}); "
-          f"broken by ours {ours.broken_by}, by the reference {theirs.broken_by}; the reference breaks "
-          f"{int((mine & ~their).sum())} of our {int(mine.sum())} robust examples")
+    print(
+        f"\n{norm} eps {eps:.4g}, {n} images: ours {mine.float().mean():.4f} in {ours.seconds:.1f} s, reference "
+        f"{their.float().mean():.4f} in {theirs.seconds:.1f} s (ratio {ours.seconds / theirs.seconds:.2f}); "
+        f"broken by ours {ours.broken_by}, by the reference {theirs.broken_by}; the reference breaks "
+        f"{int((mine & ~their).sum())} of our {int(mine.sum())} robust examples"
+    )
     assert 0.2 <= their.float().mean() <= 0.9  # the comparison means something at this radius
     assert abs(int(mine.sum()) - int(their.sum())) <= 1
     assert int((mine & ~their).sum()) <= 1

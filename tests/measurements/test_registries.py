@@ -10,8 +10,12 @@ from modules.attacks.norms import lp_norm
 from modules.evaluation import MEASUREMENTS, EvaluationSettings, evaluate
 
 RADIUS = {"Linf": 8 / 255, "L2": 0.5, "L1": 5.0}
-ATTACK_CASES = [(name, norm, purpose) for name in ATTACKS for norm in ATTACKS.get(name).norms
-                for purpose in (("train", "eval") if ATTACKS.get(name).trains else ("eval",))]
+ATTACK_CASES = [
+    (name, norm, purpose)
+    for name in ATTACKS
+    for norm in ATTACKS.get(name).norms
+    for purpose in (("train", "eval") if ATTACKS.get(name).trains else ("eval",))
+]
 
 
 @pytest.mark.parametrize("name,norm,purpose", ATTACK_CASES, ids=["-".join(case) for case in ATTACK_CASES])
@@ -34,8 +38,9 @@ def test_every_attack_stays_in_its_ball_and_leaves_the_model_as_it_was(model, da
 @pytest.mark.parametrize("name", list(MEASUREMENTS))
 def test_every_measurement_runs_and_summarises(model, data, name):
     x, y = data
-    settings = EvaluationSettings(attack="apgd", eps={"linf": 4 / 255, "l2": 0.5, "l1": 4.0}, steps=3, num_examples=12,
-                        grid_step=2 / 255)
+    settings = EvaluationSettings(
+        attack="apgd", eps={"linf": 4 / 255, "l2": 0.5, "l1": 4.0}, steps=3, num_examples=12, grid_step=2 / 255
+    )
     report = evaluate(model, list(zip(x[:12], y[:12])), list(range(12)), [name], settings, torch.device("cpu"), 5)
     (column,) = report["accuracy"]
     assert column == f"{name}_acc" and 0.0 <= report["accuracy"][column] <= 1.0

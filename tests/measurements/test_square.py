@@ -57,9 +57,10 @@ def test_misclassified_examples_are_returned_unchanged(tiny_model, batch, norm):
 
 
 def test_the_p_schedule_is_the_reference_one():
-    assert [p_selection(0.8, it, 5000) for it in (0, 10, 11, 50, 51, 200, 201, 500, 501, 1000, 1001, 2000,
-                                                  2001, 4000, 4001, 6000, 6001, 8000, 8001)] == \
-        [0.8, 0.8] + [0.8 / d for d in (2, 2, 4, 4, 8, 8, 16, 16, 32, 32, 64, 64, 128, 128, 256, 256, 512)]
+    assert [
+        p_selection(0.8, it, 5000)
+        for it in (0, 10, 11, 50, 51, 200, 201, 500, 501, 1000, 1001, 2000, 2001, 4000, 4001, 6000, 6001, 8000, 8001)
+    ] == [0.8, 0.8] + [0.8 / d for d in (2, 2, 4, 4, 8, 8, 16, 16, 32, 32, 64, 64, 128, 128, 256, 256, 512)]
     assert p_selection(0.8, 100, 1000, rescale_schedule=True) == 0.8 / 16  # rescaled to iteration 1000
 
 
@@ -94,8 +95,9 @@ def test_the_window_mass_is_taken_per_channel(norm):
 
     spread = delta[:, :1].expand(-1, 3, -1, -1)  # the same mass in every channel: each channel counts once
     power = 2 if norm == "L2" else 1
-    torch.testing.assert_close((window_mass(spread, mask, norm) ** power).sum(1).flatten(),
-                               lp_norm(spread * mask, norm) ** power)
+    torch.testing.assert_close(
+        (window_mass(spread, mask, norm) ** power).sum(1).flatten(), lp_norm(spread * mask, norm) ** power
+    )
 
 
 @pytest.mark.reference
@@ -106,17 +108,28 @@ def test_agrees_with_the_reference_square(model, data, norm):
     x, y = data
     eps, queries = PARTLY_ROBUST[norm], 1000
     mine = Square(model, norm, eps, n_queries=queries, p_init=0.8, n_restarts=1, seed=0)(x, y)
-    attack = reference.SquareAttack(model, norm=norm, eps=eps, n_queries=queries, p_init=0.8, n_restarts=1, seed=0,
-                                    resc_schedule=False, device="cpu")
+    attack = reference.SquareAttack(
+        model,
+        norm=norm,
+        eps=eps,
+        n_queries=queries,
+        p_init=0.8,
+        n_restarts=1,
+        seed=0,
+        resc_schedule=False,
+        device="cpu",
+    )
     with torch.random.fork_rng(devices=[]):  # the reference reseeds the global RNG
         theirs = attack.perturb(x, y)
     ours_robust, theirs_robust = correct(model, mine, y), correct(model, theirs, y)
     clean = correct(model, x, y).float().mean().item()
     gap = (mine - theirs).abs().max().item()
-    print(f"\nSquare {norm} eps {eps:.4g}, {queries} queries: clean {clean:.3f}, "
-          f"ours {ours_robust.float().mean():.3f}, reference {theirs_robust.float().mean():.3f}, "
-          f"same flags {torch.equal(ours_robust, theirs_robust)}, "
-          f"max |ours - reference| {gap:.2e}")
+    print(
+        f"\nSquare {norm} eps {eps:.4g}, {queries} queries: clean {clean:.3f}, "
+        f"ours {ours_robust.float().mean():.3f}, reference {theirs_robust.float().mean():.3f}, "
+        f"same flags {torch.equal(ours_robust, theirs_robust)}, "
+        f"max |ours - reference| {gap:.2e}"
+    )
     assert 0 < ours_robust.float().mean() < clean  # partly robust: the comparison means something
     assert torch.equal(ours_robust, theirs_robust)
     torch.testing.assert_close(mine, theirs, atol=1e-5, rtol=0)

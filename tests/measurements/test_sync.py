@@ -10,8 +10,13 @@ from modules.attacks import APGD, AttackConfig, build_attack, eval_mode
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
-CASES = [("Linf", 8 / 255, "ce"), ("L2", 0.5, "ce"), ("L1", 5.0, "ce"), ("Linf", 8 / 255, "dlr-targeted"),
-         ("L2", 0.5, "dlr-targeted")]
+CASES = [
+    ("Linf", 8 / 255, "ce"),
+    ("L2", 0.5, "ce"),
+    ("L1", 5.0, "ce"),
+    ("Linf", 8 / 255, "dlr-targeted"),
+    ("L2", 0.5, "dlr-targeted"),
+]
 
 
 def no_sync(work):

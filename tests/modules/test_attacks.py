@@ -113,15 +113,24 @@ def test_attack_rejects_images_outside_unit_range(tiny_model, batch):
         build_attack(AttackConfig(), tiny_model)(x * 2 - 1, y)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"eps": -0.1}, "eps must be a number >= 0"),
-    ({"eps": "big"}, "eps must be a number >= 0"),
-    ({"norm": "L3"}, "unknown attack norm 'L3'; valid choices: Linf, L2, L1"),
-    ({"algorithm": "fgsm2"}, "unknown attack algorithm 'fgsm2'; valid choices: none, apgd, apgd-t, l1-apgd, pgd, "
-                             "fgsm-rs, n-fgsm, square, fab, autoattack"),
-    ({"algorithm": "l1-apgd"}, "attack 'l1-apgd' does not support norm 'Linf'; valid norms for 'l1-apgd': L1"),
-    ({"algorithm": "pgd", "norm": "L1"}, "attack 'pgd' does not support norm 'L1'; valid norms for 'pgd': Linf, L2"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"eps": -0.1}, "eps must be a number >= 0"),
+        ({"eps": "big"}, "eps must be a number >= 0"),
+        ({"norm": "L3"}, "unknown attack norm 'L3'; valid choices: Linf, L2, L1"),
+        (
+            {"algorithm": "fgsm2"},
+            "unknown attack algorithm 'fgsm2'; valid choices: none, apgd, apgd-t, l1-apgd, pgd, "
+            "fgsm-rs, n-fgsm, square, fab, autoattack",
+        ),
+        ({"algorithm": "l1-apgd"}, "attack 'l1-apgd' does not support norm 'Linf'; valid norms for 'l1-apgd': L1"),
+        (
+            {"algorithm": "pgd", "norm": "L1"},
+            "attack 'pgd' does not support norm 'L1'; valid norms for 'pgd': Linf, L2",
+        ),
+    ],
+)
 def test_bad_attack_settings_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         AttackConfig(**kwargs)

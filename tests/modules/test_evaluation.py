@@ -13,8 +13,16 @@ def test_per_example_keys_results_by_dataset_index_and_reports_progress(tiny_mod
     dataset = TensorDataset(images, torch.arange(10) % 10)
     measurements = build_measurements(["clean"], tiny_model, EvaluationSettings(num_examples=10))
     lines: list[str] = []
-    results, seconds = per_example(tiny_model, dataset, [1, 3, 5, 7, 9], measurements, torch.device("cpu"),
-                                   batch_size=2, progress=lines.append, progress_every=0.0)
+    results, seconds = per_example(
+        tiny_model,
+        dataset,
+        [1, 3, 5, 7, 9],
+        measurements,
+        torch.device("cpu"),
+        batch_size=2,
+        progress=lines.append,
+        progress_every=0.0,
+    )
     assert sorted(results["clean"]) == [1, 3, 5, 7, 9]
     assert seconds["clean"] >= 0
     assert lines[-1].startswith("robustness measurements: 5/5 images done (clean ")

@@ -17,8 +17,15 @@ from modules.attacks import AttackConfig
 def train_one_step(module: RobustFineTuneModule) -> dict[str, torch.Tensor]:
     """The state dict before one TRADES training step; the module is trained in place."""
     before = copy.deepcopy(module.model.net.state_dict())
-    trainer = Trainer(max_steps=1, limit_val_batches=0, logger=False, enable_checkpointing=False,
-                      enable_progress_bar=False, enable_model_summary=False, accelerator="cpu")
+    trainer = Trainer(
+        max_steps=1,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
     trainer.fit(module, datamodule=DigitsDataModule(image_size=16, batch_size=16))
     return before
 
@@ -29,8 +36,17 @@ def changed(module: RobustFineTuneModule, before: dict[str, torch.Tensor]) -> se
 
 def make(protocol: str, backbone: str = "test_resnet", **options) -> RobustFineTuneModule:
     torch.manual_seed(0)
-    module = RobustFineTuneModule(backbone, 10, pretrained=False, loss="trades", protocol=protocol,
-                                  attack=AttackConfig(steps=2), cosine=False, lr_backbone=1e-2, **options)
+    module = RobustFineTuneModule(
+        backbone,
+        10,
+        pretrained=False,
+        loss="trades",
+        protocol=protocol,
+        attack=AttackConfig(steps=2),
+        cosine=False,
+        lr_backbone=1e-2,
+        **options,
+    )
     for layer in module.model.net.modules():
         if isinstance(layer, torch.nn.BatchNorm2d):
             # timm zero-initialises each residual block's last BatchNorm, which would leave that
@@ -46,12 +62,15 @@ def test_linear_probe_changes_the_head_only_and_no_batchnorm_statistic():
     assert all(not m.training for name, m in module.model.net.named_modules() if name and not name.startswith("fc"))
 
 
-@pytest.mark.parametrize("backbone, unit, blocks, trained", [
-    ("test_resnet", "stage", 1, ("layer4.", "fc.")),
-    ("test_resnet", "stage", 2, ("layer3.", "layer4.", "fc.")),
-    ("resnet18", "block", 1, ("layer4.1.", "fc.")),  # resnet18: two blocks per stage
-    ("resnet18", "block", 3, ("layer3.1.", "layer4.", "fc.")),
-])
+@pytest.mark.parametrize(
+    "backbone, unit, blocks, trained",
+    [
+        ("test_resnet", "stage", 1, ("layer4.", "fc.")),
+        ("test_resnet", "stage", 2, ("layer3.", "layer4.", "fc.")),
+        ("resnet18", "block", 1, ("layer4.1.", "fc.")),  # resnet18: two blocks per stage
+        ("resnet18", "block", 3, ("layer3.1.", "layer4.", "fc.")),
+    ],
+)
 def test_partial_trains_exactly_the_last_blocks(backbone, unit, blocks, trained):
     module = make("partial", backbone, partial_unit=unit, partial_blocks=blocks)
     before = train_one_step(module)

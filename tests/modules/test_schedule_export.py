@@ -13,8 +13,8 @@ from app.__main__ import main
 from datamodules import DigitsDataModule
 from modules import RobustFineTuneModule
 from modules.model.export import export_checkpoint, load_exported
-from modules.registry import ConfigError
 from modules.model.schedules import SCHEDULES, EpsSchedule
+from modules.registry import ConfigError
 
 EPS = 4 / 255
 
@@ -54,15 +54,29 @@ def fitted(tmp_path_factory):
     """A 3-epoch TRADES fit of timm's test ResNet on digits, eps warmed up over epochs 1..3."""
     seed_everything(0)
     out = tmp_path_factory.mktemp("fit")
-    model = RobustFineTuneModule(backbone="test_resnet", num_classes=10, pretrained=False, loss="trades",
-                                 attack={"eps": EPS, "steps": 1},
-                                 eps_schedule={"name": "linear_warmup", "t1": 1, "t2": 3})
+    model = RobustFineTuneModule(
+        backbone="test_resnet",
+        num_classes=10,
+        pretrained=False,
+        loss="trades",
+        attack={"eps": EPS, "steps": 1},
+        eps_schedule={"name": "linear_warmup", "t1": 1, "t2": 3},
+    )
     data = DigitsDataModule(image_size=16, batch_size=8, num_workers=0)
     record = RecordEps()
-    trainer = Trainer(max_epochs=3, limit_train_batches=1, limit_val_batches=0, accelerator="cpu", devices=1,
-                      logger=TensorBoardLogger(out, name="tb", version=0), callbacks=[record],
-                      enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                      log_every_n_steps=1)
+    trainer = Trainer(
+        max_epochs=3,
+        limit_train_batches=1,
+        limit_val_batches=0,
+        accelerator="cpu",
+        devices=1,
+        logger=TensorBoardLogger(out, name="tb", version=0),
+        callbacks=[record],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        log_every_n_steps=1,
+    )
     trainer.fit(model, datamodule=data)
     ckpt = out / "model.ckpt"
     trainer.save_checkpoint(ckpt)

@@ -13,9 +13,9 @@ from app.report import build_report
 # pyproject.toml so same-named test files in different folders do not clash) does not add it.
 sys.path.insert(0, str(Path(__file__).parent))
 
+
 @pytest.fixture(scope="session")
 def paper_report(paper_csv: Path, tmp_path_factory: pytest.TempPathFactory):
     """The report over the paper's full CSV, built once per session."""
     out = tmp_path_factory.mktemp("paper_report")
     return build_report([paper_csv], out), out
-

@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import pandas as pd
+from report_helpers import row, write_csv
 
 from app.report import build_report
 from app.report.borda import incomplete_configurations, rankings
 from app.report.load import load_results
 
-from report_helpers import row, write_csv
-
 A, B, C = "convnext_tiny.fb_in1k", "convnext_tiny.fb_in1k", "resnet50.a1_in1k"
 # (clean, Linf, L2, L1, common)
 HAND = [
-    row(A, "TRADES", "d1", (.9, .5, .6, .4, .7)),
-    row(B, "Classic AT", "d1", (.8, .5, .7, .3, .6)),
-    row(C, "TRADES", "d1", (.7, .2, .6, .3, .8)),
-    row(A, "TRADES", "d2", (.5, .1, .1, .1, .1)),
-    row(B, "Classic AT", "d2", (.6, .2, .2, .2, .2)),
-    row(C, "TRADES", "d2", (.4, .3, .3, .3, .3)),
+    row(A, "TRADES", "d1", (0.9, 0.5, 0.6, 0.4, 0.7)),
+    row(B, "Classic AT", "d1", (0.8, 0.5, 0.7, 0.3, 0.6)),
+    row(C, "TRADES", "d1", (0.7, 0.2, 0.6, 0.3, 0.8)),
+    row(A, "TRADES", "d2", (0.5, 0.1, 0.1, 0.1, 0.1)),
+    row(B, "Classic AT", "d2", (0.6, 0.2, 0.2, 0.2, 0.2)),
+    row(C, "TRADES", "d2", (0.4, 0.3, 0.3, 0.3, 0.3)),
 ]
 # d1 ranks   clean Linf  L2   L1  common  total
 #   A          1   1.5  2.5   1    2       8
@@ -46,7 +45,7 @@ def test_ranking_within_size_class(tmp_path):
     assert set(by_size["size"]) == {"medium"}
     assert sorted(by_size["borda"]) == [19.0, 19.0, 22.0]
     # With a small model added on d1 and d2, each class is ranked on its own.
-    small = [row("mobilenetv3_large_100.ra_in1k", "TRADES", d, (.1,) * 5) for d in ("d1", "d2")]
+    small = [row("mobilenetv3_large_100.ra_in1k", "TRADES", d, (0.1,) * 5) for d in ("d1", "d2")]
     by_size = rankings(_load(tmp_path, HAND + small), by_size=True)
     assert by_size[by_size["size"] == "small"][["borda", "rank"]].values.tolist() == [[10.0, 1]]
     assert sorted(by_size[by_size["size"] == "medium"]["borda"]) == [19.0, 19.0, 22.0]
@@ -57,7 +56,10 @@ def test_protocols_are_ranked_separately(tmp_path):
     ranked = rankings(_load(tmp_path, HAND + fft5))
     five = ranked[ranked["protocol"] == "FFT (5 epochs)"]
     assert dict(zip(five["loss"] + five["backbone"], five["borda"])) == {
-        "TRADES" + A: 8.0, "Classic AT" + B: 10.0, "TRADES" + C: 12.0}
+        "TRADES" + A: 8.0,
+        "Classic AT" + B: 10.0,
+        "TRADES" + C: 12.0,
+    }
 
 
 def test_incomplete_configuration_is_excluded_and_reported(tmp_path):

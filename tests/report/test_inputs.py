@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from report_helpers import row, write_csv, write_run
 
 from app.commands.report import main
 from app.report.load import load_results
 
-from report_helpers import row, write_csv, write_run
-
-GOOD = [row("convnext_tiny.fb_in1k", loss, d, (.5, .2, .3, .1, .4)) for loss in ("TRADES", "Classic AT")
-        for d in ("flowers-102", "caltech101")]
+GOOD = [
+    row("convnext_tiny.fb_in1k", loss, d, (0.5, 0.2, 0.3, 0.1, 0.4))
+    for loss in ("TRADES", "Classic AT")
+    for d in ("flowers-102", "caltech101")
+]
 
 
 def _fails(capsys, tmp_path, *paths, expect: str) -> str:
@@ -33,26 +35,48 @@ def test_missing_column(capsys, tmp_path):
 
 
 def test_unknown_protocol(capsys, tmp_path):
-    path = write_csv(tmp_path / "bad.csv", GOOD[:1] + [row("resnet50.a1_in1k", "TRADES", "caltech101",
-                                                            (.1,) * 5, protocol="FFT (10 epochs)")])
+    path = write_csv(
+        tmp_path / "bad.csv",
+        GOOD[:1] + [row("resnet50.a1_in1k", "TRADES", "caltech101", (0.1,) * 5, protocol="FFT (10 epochs)")],
+    )
     message = _fails(capsys, tmp_path, path, expect="column 'ft_strategy' has unknown value 'FFT (10 epochs)'")
     assert "'FFT (50 epochs)'" in message and "'fft5'" in message
 
 
 def test_unknown_loss_and_bad_accuracy(capsys, tmp_path):
-    _fails(capsys, tmp_path, write_csv(tmp_path / "ce.csv", [{**GOOD[0], "loss_function": "CE"}]),
-           expect="column 'loss_function' has unknown value 'CE'")
-    _fails(capsys, tmp_path, write_csv(tmp_path / "pct.csv", [{**GOOD[0], "clean_acc": 91.0}]),
-           expect="column 'clean_acc' row 0 is 91.0; expected an accuracy fraction in [0, 1]")
-    _fails(capsys, tmp_path, write_csv(tmp_path / "nan.csv", [{**GOOD[0], "L2_acc": None}]),
-           expect="column 'L2_acc' row 0 is empty")
+    _fails(
+        capsys,
+        tmp_path,
+        write_csv(tmp_path / "ce.csv", [{**GOOD[0], "loss_function": "CE"}]),
+        expect="column 'loss_function' has unknown value 'CE'",
+    )
+    _fails(
+        capsys,
+        tmp_path,
+        write_csv(tmp_path / "pct.csv", [{**GOOD[0], "clean_acc": 91.0}]),
+        expect="column 'clean_acc' row 0 is 91.0; expected an accuracy fraction in [0, 1]",
+    )
+    _fails(
+        capsys,
+        tmp_path,
+        write_csv(tmp_path / "nan.csv", [{**GOOD[0], "L2_acc": None}]),
+        expect="column 'L2_acc' row 0 is empty",
+    )
 
 
 def test_inconsistent_sum_and_duplicates(capsys, tmp_path):
-    _fails(capsys, tmp_path, write_csv(tmp_path / "sum.csv", [{**GOOD[0], "sum": 3.0}]),
-           expect="column 'sum' in row 0 is not the sum")
-    _fails(capsys, tmp_path, write_csv(tmp_path / "dup.csv", [GOOD[0], GOOD[0]]),
-           expect="two table rows for the same configuration")
+    _fails(
+        capsys,
+        tmp_path,
+        write_csv(tmp_path / "sum.csv", [{**GOOD[0], "sum": 3.0}]),
+        expect="column 'sum' in row 0 is not the sum",
+    )
+    _fails(
+        capsys,
+        tmp_path,
+        write_csv(tmp_path / "dup.csv", [GOOD[0], GOOD[0]]),
+        expect="two table rows for the same configuration",
+    )
 
 
 def test_not_a_result_file(capsys, tmp_path):
@@ -68,20 +92,26 @@ def test_runs_are_read_and_mapped(tmp_path):
     assert loaded.skipped == []
     runs = loaded.runs.set_index("backbone")
     assert runs.loc["efficientnet-b0", ["loss_function", "ft_strategy", "model_size"]].tolist() == [
-        "Classic AT", "LP (50 epochs)", "small"]
+        "Classic AT",
+        "LP (50 epochs)",
+        "small",
+    ]
     assert runs.loc["resnet18.a1_in1k", ["model_size", "model_type", "backbone_name"]].tolist() == ["unknown"] * 3
     assert runs.loc["resnet18.a1_in1k", "sum"] == pytest.approx(1.5)
-    assert runs.loc["resnet18.a1_in1k", "geom"] == pytest.approx(.5 * .2 * .3 * .1 * .4)
+    assert runs.loc["resnet18.a1_in1k", "geom"] == pytest.approx(0.5 * 0.2 * 0.3 * 0.1 * 0.4)
 
 
-@pytest.mark.parametrize("fields, reason", [
-    ({"status": "running"}, "unfinished run: status is 'running', not 'complete'"),
-    ({"status": None}, "unfinished run: status is None"),
-    ({"loss": "ce"}, "loss 'ce' is not one of the paper's losses"),
-    ({"protocol": "fft10"}, "protocol 'fft10' is not one of the paper's protocols"),
-    ({"L1_acc": None}, "partial run: L1_acc is missing"),
-    ({"common_acc": 70}, "common_acc is 70; expected an accuracy fraction"),
-])
+@pytest.mark.parametrize(
+    "fields, reason",
+    [
+        ({"status": "running"}, "unfinished run: status is 'running', not 'complete'"),
+        ({"status": None}, "unfinished run: status is None"),
+        ({"loss": "ce"}, "loss 'ce' is not one of the paper's losses"),
+        ({"protocol": "fft10"}, "protocol 'fft10' is not one of the paper's protocols"),
+        ({"L1_acc": None}, "partial run: L1_acc is missing"),
+        ({"common_acc": 70}, "common_acc is 70; expected an accuracy fraction"),
+    ],
+)
 def test_unusable_runs_are_skipped_with_a_reason(tmp_path, fields, reason):
     path = write_run(tmp_path / "run", **fields)
     loaded = load_results([path])
@@ -107,8 +137,9 @@ def test_only_skipped_runs_is_an_error(capsys, tmp_path):
 
 
 def test_report_over_runs_only(capsys, tmp_path):
-    for index, (loss, dataset) in enumerate([(lo, d) for lo in ("trades", "classic_at")
-                                             for d in ("flowers-102", "caltech101")]):
+    for index, (loss, dataset) in enumerate(
+        [(lo, d) for lo in ("trades", "classic_at") for d in ("flowers-102", "caltech101")]
+    ):
         write_run(tmp_path / "runs" / str(index), loss=loss, dataset=dataset, clean_acc=0.1 * (index + 1))
     write_run(tmp_path / "runs" / "ce", loss="ce")
     out = tmp_path / "report"
@@ -146,7 +177,6 @@ def test_refuses_to_overwrite_a_foreign_directory(capsys, tmp_path):
     assert (tmp_path / "mine" / "thesis.tex").exists()
 
 
-
 def test_a_sweep_folder_is_read_as_its_cells_final_runs(tmp_path):
     sweep = tmp_path / "sweep"
     cell = sweep / "fft50" / "flowers-102" / "convnext_tiny.fb_in1k" / "trades"
@@ -158,8 +188,10 @@ def test_a_sweep_folder_is_read_as_its_cells_final_runs(tmp_path):
 
 
 def test_runs_that_recorded_their_cost_get_a_cost_table(tmp_path):
-    cost = {"fit": {"device": "NVIDIA H100", "devices": 2, "fit_device_seconds": 5400.0},
-            "test": {"measurement_device_seconds": {"clean": 0.0, "linf": 1800.0}}}
+    cost = {
+        "fit": {"device": "NVIDIA H100", "devices": 2, "fit_device_seconds": 5400.0},
+        "test": {"measurement_device_seconds": {"clean": 0.0, "linf": 1800.0}},
+    }
     write_run(tmp_path / "runs" / "a", cost=cost)  # 2 device-hours
     write_run(tmp_path / "runs" / "b", loss="classic_at")  # from before costs were recorded: no row
     out = tmp_path / "report"

@@ -22,14 +22,14 @@ def _text(cell) -> str:
 
 def test_notebook_is_stored_without_outputs():
     notebook = nbformat.read(NOTEBOOK, as_version=4)
-    assert all(not c.get("outputs") and not c.get("execution_count")
-               for c in notebook.cells if c.cell_type == "code")
+    assert all(not c.get("outputs") and not c.get("execution_count") for c in notebook.cells if c.cell_type == "code")
 
 
 def test_notebook_reproduces_the_paper(paper_csv):
     notebook = nbformat.read(NOTEBOOK, as_version=4)
-    client = nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3",
-                                     resources={"metadata": {"path": str(NOTEBOOK.parent)}})
+    client = nbclient.NotebookClient(
+        notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}}
+    )
     client.execute()  # the "python3" kernel runs this interpreter (jupyter_client maps "python" to it)
     code = [c for c in notebook.cells if c.cell_type == "code"]
     assert "1440 results, 40 backbones, 6 datasets, 3 protocols" in _text(code[0])

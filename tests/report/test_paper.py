@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from report_helpers import write_run
 
 from app.commands.report import main
 from modules.vocabulary import ACCURACY_COLUMNS, PAPER_COLUMNS
-
-from report_helpers import write_run
 
 PROTOCOL_NAMES = {"FFT (50 epochs)", "FFT (5 epochs)", "LP (50 epochs)"}
 
@@ -35,7 +34,10 @@ def test_structure_of_the_paper_report(paper_report, paper_csv):
     assert (rankings.groupby("protocol")["rank"].min() == 1).all()
     by_size = pd.read_csv(out / "rankings_by_size.csv")
     assert by_size.groupby(["protocol", "size"]).size().unstack().loc["FFT (50 epochs)"].to_dict() == {
-        "small": 14, "medium": 30, "large": 36}
+        "small": 14,
+        "medium": 30,
+        "large": 36,
+    }
     assert pd.read_csv(out / "incomplete.csv").empty
 
     mac = pd.read_csv(out / "agreement_mac.csv")
@@ -43,7 +45,8 @@ def test_structure_of_the_paper_report(paper_report, paper_csv):
     assert mac["mac"].between(0, 1).all()
     wins = pd.read_csv(out / "trades_vs_at.csv")
     assert (wins["trades_wins"] + wins["at_wins"] + wins["ties"]).tolist() == [
-        n * 6 * 5 for n in (7, 15, 18, 40)] * 3  # backbones per size class x datasets x measurements
+        n * 6 * 5 for n in (7, 15, 18, 40)
+    ] * 3  # backbones per size class x datasets x measurements
     proxies = pd.read_csv(out / "proxies.csv")
     assert proxies[proxies["size"] == "all"]["n"].tolist() == [80, 80]
 
@@ -63,8 +66,14 @@ def test_report_output_is_valid_input(paper_report, tmp_path):
 def test_user_runs_are_placed_among_the_published(paper_csv, tmp_path, capsys):
     runs = tmp_path / "runs"
     write_run(runs / "best", **dict.fromkeys(ACCURACY_COLUMNS, 1.0))  # convnext_tiny.fb_in1k, app names
-    write_run(runs / "worst", backbone="tf_efficientnet_b0.in1k", loss="classic_at", protocol="lp50",
-              dataset="caltech101", **dict.fromkeys(ACCURACY_COLUMNS, 0.0))
+    write_run(
+        runs / "worst",
+        backbone="tf_efficientnet_b0.in1k",
+        loss="classic_at",
+        protocol="lp50",
+        dataset="caltech101",
+        **dict.fromkeys(ACCURACY_COLUMNS, 0.0),
+    )
     write_run(runs / "new", backbone="resnet18.a1_in1k", dataset="my-dataset")
     write_run(runs / "broken", status="failed")
     out = tmp_path / "report"
@@ -95,16 +104,27 @@ def test_top_configuration_has_the_lowest_total(paper_report, protocol):
 
 
 def test_a_configuration_on_all_six_datasets_is_placed_in_its_protocols_ranking(paper_csv, tmp_path):
-    datasets = ["caltech101", "fgvc-aircraft-2013b", "flowers-102", "oxford-iiit-pet", "stanford_cars",
-                "uc-merced-land-use-dataset"]
+    datasets = [
+        "caltech101",
+        "fgvc-aircraft-2013b",
+        "flowers-102",
+        "oxford-iiit-pet",
+        "stanford_cars",
+        "uc-merced-land-use-dataset",
+    ]
     runs = tmp_path / "sweep"
     for dataset in datasets:  # a paper configuration run again, perfect everywhere: first of 81
         write_run(runs / "fft50" / dataset, dataset=dataset, **dict.fromkeys(ACCURACY_COLUMNS, 1.0))
     for dataset in datasets[:5]:  # five datasets only: not placed in the ranking
         write_run(runs / "fft5" / dataset, dataset=dataset, protocol="fft5", **dict.fromkeys(ACCURACY_COLUMNS, 1.0))
     for dataset in datasets:  # the worst possible: last
-        write_run(runs / "lp50" / dataset, dataset=dataset, protocol="lp50", loss="classic_at",
-                  **dict.fromkeys(ACCURACY_COLUMNS, 0.0))
+        write_run(
+            runs / "lp50" / dataset,
+            dataset=dataset,
+            protocol="lp50",
+            loss="classic_at",
+            **dict.fromkeys(ACCURACY_COLUMNS, 0.0),
+        )
     out = tmp_path / "report"
     assert main(["--results", str(runs), "--out", str(out)]) == 0  # the shipped paper results by default
     placed = pd.read_csv(out / "protocol_placements.csv").set_index("protocol")

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from app.report.agreement import agreement, mean_absolute_correlation, spearman_matrix
-from modules.vocabulary import ACCURACY_COLUMNS
 from app.report.proxies import proxy_correlations
 from app.report.trades_vs_at import duels, per_backbone, win_counts
+from modules.vocabulary import ACCURACY_COLUMNS
 
 
 def _table(columns: dict[str, list[float]], **constant: object) -> pd.DataFrame:
@@ -19,8 +19,16 @@ def _table(columns: dict[str, list[float]], **constant: object) -> pd.DataFrame:
 
 def test_spearman_and_mac():
     # ranks: clean 1234, Linf 4321, L2 1324, L1 1234, common 4321
-    rows = _table({"clean_acc": [.1, .2, .3, .4], "Linf_acc": [.4, .3, .2, .1], "L2_acc": [.1, .3, .2, .4],
-                   "L1_acc": [.1, .2, .3, .4], "common_acc": [.4, .3, .2, .1]}, ft_strategy="FFT (50 epochs)")
+    rows = _table(
+        {
+            "clean_acc": [0.1, 0.2, 0.3, 0.4],
+            "Linf_acc": [0.4, 0.3, 0.2, 0.1],
+            "L2_acc": [0.1, 0.3, 0.2, 0.4],
+            "L1_acc": [0.1, 0.2, 0.3, 0.4],
+            "common_acc": [0.4, 0.3, 0.2, 0.1],
+        },
+        ft_strategy="FFT (50 epochs)",
+    )
     matrix = spearman_matrix(rows)
     # clean vs L2: d = (0, 1, 1, 0), rho = 1 - 6 * 2 / (4 * (16 - 1)) = 0.8
     assert matrix.loc["clean_acc", "L2_acc"] == pytest.approx(0.8)
@@ -35,8 +43,8 @@ def test_spearman_and_mac():
 
 
 def test_spearman_with_ties_uses_average_ranks():
-    rows = _table({m: [.1, .2, .3] for m in ACCURACY_COLUMNS}, ft_strategy="LP (50 epochs)")
-    rows["Linf_acc"] = [.5, .5, .1]  # ranks (2.5, 2.5, 1) vs clean (1, 2, 3)
+    rows = _table({m: [0.1, 0.2, 0.3] for m in ACCURACY_COLUMNS}, ft_strategy="LP (50 epochs)")
+    rows["Linf_acc"] = [0.5, 0.5, 0.1]  # ranks (2.5, 2.5, 1) vs clean (1, 2, 3)
     # Pearson on ranks: deviations (-1, 0, 1) and (.5, .5, -1): -1.5 / sqrt(2 * 1.5) = -sqrt(3) / 2
     assert spearman_matrix(rows).loc["clean_acc", "Linf_acc"] == pytest.approx(-math.sqrt(3) / 2)
 
@@ -44,14 +52,18 @@ def test_spearman_with_ties_uses_average_ranks():
 def _duel_rows() -> pd.DataFrame:
     small, large = "mobilenetv3_large_100.ra_in1k", "convnext_base.fb_in1k"
     records = [
-        (small, "small", "TRADES", [.5, .5, .5, .5, .5]),
-        (small, "small", "Classic AT", [.4, .4, .4, .4, .4]),  # TRADES wins 5
-        (large, "large", "TRADES", [.9, .8, .1, .1, .5]),
-        (large, "large", "Classic AT", [.8, .7, .2, .2, .5]),  # 2 wins each, 1 tie
+        (small, "small", "TRADES", [0.5, 0.5, 0.5, 0.5, 0.5]),
+        (small, "small", "Classic AT", [0.4, 0.4, 0.4, 0.4, 0.4]),  # TRADES wins 5
+        (large, "large", "TRADES", [0.9, 0.8, 0.1, 0.1, 0.5]),
+        (large, "large", "Classic AT", [0.8, 0.7, 0.2, 0.2, 0.5]),  # 2 wins each, 1 tie
     ]
-    return pd.DataFrame([dict(zip(ACCURACY_COLUMNS, accs)) | {
-        "backbone": b, "model_size": s, "loss_function": loss, "dataset": "d", "ft_strategy": "FFT (50 epochs)"}
-        for b, s, loss, accs in records])
+    return pd.DataFrame(
+        [
+            dict(zip(ACCURACY_COLUMNS, accs))
+            | {"backbone": b, "model_size": s, "loss_function": loss, "dataset": "d", "ft_strategy": "FFT (50 epochs)"}
+            for b, s, loss, accs in records
+        ]
+    )
 
 
 def test_trades_vs_at_counts_and_fisher():
@@ -83,10 +95,18 @@ def test_unpaired_results_are_not_compared():
 
 def test_proxy_spearman():
     configs = [("a", "TRADES"), ("b", "TRADES"), ("c", "Classic AT"), ("d", "Classic AT")]
-    totals = {"FFT (50 epochs)": [10, 20, 30, 40], "FFT (5 epochs)": [20, 10, 30, 40],
-              "LP (50 epochs)": [40, 30, 20, 10]}
-    rankings = pd.DataFrame([{"protocol": p, "backbone": b, "loss": l, "borda": t}
-                             for p, column in totals.items() for (b, l), t in zip(configs, column)])
+    totals = {
+        "FFT (50 epochs)": [10, 20, 30, 40],
+        "FFT (5 epochs)": [20, 10, 30, 40],
+        "LP (50 epochs)": [40, 30, 20, 10],
+    }
+    rankings = pd.DataFrame(
+        [
+            {"protocol": p, "backbone": b, "loss": loss, "borda": t}
+            for p, column in totals.items()
+            for (b, loss), t in zip(configs, column)
+        ]
+    )
     proxies = proxy_correlations(rankings).set_index("proxy")
     # FFT-5 swaps the first two: rho = 1 - 6 * 2 / (4 * 15) = 0.8; LP-50 reverses: -1
     assert proxies.loc["FFT (5 epochs)", "spearman"] == pytest.approx(0.8)
