@@ -7,6 +7,7 @@ No torch, no Lightning: the report and the data package import it cheaply."""
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 
 class Norm(StrEnum):
@@ -32,6 +33,9 @@ class Norm(StrEnum):
     def of_measurement(cls, name: str) -> Norm:
         return next(norm for norm in cls if norm.measurement == name)
 
+
+# How configs and attacks spell a norm: a Literal, so that a parsed config holds plain strings.
+NormName = Literal["Linf", "L2", "L1"]
 
 ADVERSARIAL_MEASUREMENTS: tuple[str, ...] = tuple(norm.measurement for norm in Norm)  # "linf", "l2", "l1"
 PAPER_EPS: dict[str, float] = {"linf": 4 / 255, "l2": 2.0, "l1": 75.0}  # the study's radii at 224x224

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from modules.attacks.base import RobustAttack
-from modules.attacks.norms import NORMS, Norm, broadcast, clip_to_ball, l1_projection, normalize, project
+from modules.attacks.norms import NORMS, NormName, broadcast, clip_to_ball, l1_projection, normalize, project
 
 Loss = Literal["ce", "dlr-targeted"]
 Keep = Literal["max_loss", "misclassified"]
@@ -58,7 +58,7 @@ class APGD(RobustAttack):
     def __init__(
         self,
         model: nn.Module,
-        norm: Norm = "Linf",
+        norm: NormName = "Linf",
         eps: float = 4 / 255,
         steps: int = 10,
         random_start: bool = False,

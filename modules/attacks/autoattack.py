@@ -23,7 +23,7 @@ from torch import nn
 from modules.attacks.apgd import APGD
 from modules.attacks.base import BROKEN, MISCLASSIFIED, ROBUST, RobustAttack
 from modules.attacks.fab import FAB
-from modules.attacks.norms import NORMS, Norm, clip_to_ball
+from modules.attacks.norms import NORMS, NormName, clip_to_ball
 from modules.attacks.square import Square
 
 COMPONENTS = ("apgd-ce", "apgd-t", "fab-t", "square")
@@ -39,7 +39,7 @@ class AutoAttack(RobustAttack):
     def __init__(
         self,
         model: nn.Module,
-        norm: Norm = "Linf",
+        norm: NormName = "Linf",
         eps: float = 4 / 255,
         seed: int = 0,
         steps: int = 100,

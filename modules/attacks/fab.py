@@ -13,7 +13,7 @@ from torch import nn
 
 from modules.attacks.base import RobustAttack
 from modules.attacks.mode import frozen_parameters
-from modules.attacks.norms import Norm, clip_to_ball, lp_norm
+from modules.attacks.norms import NormName, clip_to_ball, lp_norm
 
 
 class _MultiTargetedFAB(torchattacks.FAB):
@@ -44,7 +44,7 @@ class FAB(RobustAttack):
     def __init__(
         self,
         model: nn.Module,
-        norm: Norm = "Linf",
+        norm: NormName = "Linf",
         eps: float = 4 / 255,
         steps: int = 100,
         n_target_classes: int = 9,

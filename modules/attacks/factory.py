@@ -19,7 +19,7 @@ from modules.attacks.autoattack import AutoAttack
 from modules.attacks.base import RobustAttack
 from modules.attacks.fab import FAB
 from modules.attacks.fgsm import FGSM
-from modules.attacks.norms import NORMS, Norm, check_eps
+from modules.attacks.norms import NORMS, NormName, check_eps
 from modules.attacks.square import Square
 from modules.registry import ConfigError, Registry
 
@@ -32,7 +32,7 @@ class AttackConfig:
     """One attack's settings. Defaults: the paper's training attack (APGD-CE, Linf, 4/255, 10 steps)."""
 
     algorithm: str = "apgd"
-    norm: Norm = "Linf"
+    norm: NormName = "Linf"
     eps: float = 4 / 255
     steps: int = 10
     # PGD: the step (default 2.5 eps / steps); APGD: the initial step (default 2 eps); FGSM-RS / N-FGSM: the

@@ -11,7 +11,7 @@ import math
 import torch
 
 from modules.registry import ConfigError
-from modules.vocabulary import Norm
+from modules.vocabulary import Norm, NormName
 
 NORMS: tuple[str, ...] = tuple(norm.value for norm in Norm)
 
@@ -28,7 +28,7 @@ def broadcast(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return t.view(-1, *([1] * (like.dim() - 1)))
 
 
-def lp_norm(t: torch.Tensor, norm: Norm) -> torch.Tensor:
+def lp_norm(t: torch.Tensor, norm: NormName) -> torch.Tensor:
     """Each example's norm, shape (B,)."""
     flat = t.flatten(1)
     if norm == "Linf":
@@ -38,7 +38,7 @@ def lp_norm(t: torch.Tensor, norm: Norm) -> torch.Tensor:
     return flat.abs().sum(1)
 
 
-def normalize(t: torch.Tensor, norm: Norm) -> torch.Tensor:
+def normalize(t: torch.Tensor, norm: NormName) -> torch.Tensor:
     """Each example divided by its norm (the reference's `normalize`)."""
     return t / (broadcast(lp_norm(t, norm), t) + 1e-12)
 
@@ -77,7 +77,7 @@ def _at(t: torch.Tensor, column: torch.Tensor) -> torch.Tensor:
     return t.gather(1, column.long().unsqueeze(1)).squeeze(1)
 
 
-def project(x_adv: torch.Tensor, x: torch.Tensor, norm: Norm, eps: float) -> torch.Tensor:
+def project(x_adv: torch.Tensor, x: torch.Tensor, norm: NormName, eps: float) -> torch.Tensor:
     """Project onto the eps ball around x intersected with the [0, 1] box.
 
     Linf and L2 as the reference's APGD steps (clamp to the ball, then to the box: clamping only
@@ -92,7 +92,7 @@ def project(x_adv: torch.Tensor, x: torch.Tensor, norm: Norm, eps: float) -> tor
     return x + delta + l1_projection(x, delta, eps)
 
 
-def clip_to_ball(x_adv: torch.Tensor, x: torch.Tensor, norm: Norm, eps: float) -> torch.Tensor:
+def clip_to_ball(x_adv: torch.Tensor, x: torch.Tensor, norm: NormName, eps: float) -> torch.Tensor:
     """A safety net against float round-off, applied to what an attack returns: shrink any
     perturbation that exceeds eps towards x (which keeps the point in [0, 1])."""
     delta = x_adv - x

@@ -42,7 +42,7 @@ import torch
 from torch import nn
 
 from modules.attacks.base import RobustAttack
-from modules.attacks.norms import NORMS, Norm, broadcast, clip_to_ball, l1_projection, lp_norm, normalize
+from modules.attacks.norms import NORMS, NormName, broadcast, clip_to_ball, l1_projection, lp_norm, normalize
 
 WindowNorm = Literal["L2", "L1"]
 
@@ -100,7 +100,7 @@ class Square(RobustAttack):
     def __init__(
         self,
         model: nn.Module,
-        norm: Norm = "Linf",
+        norm: NormName = "Linf",
         eps: float = 4 / 255,
         n_queries: int = 5000,
         p_init: float = 0.8,
@@ -111,7 +111,7 @@ class Square(RobustAttack):
         super().__init__("Square", model)
         if norm not in NORMS:
             raise ValueError(f"Square: unknown norm {norm!r}, choose one of {NORMS}")
-        self.norm: Norm = norm
+        self.norm: NormName = norm
         self.eps, self.n_queries, self.p_init = float(eps), int(n_queries), float(p_init)
         self.n_restarts, self.seed, self.rescale_schedule = int(n_restarts), int(seed), bool(rescale_schedule)
         self.supported_mode = ["default"]

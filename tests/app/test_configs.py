@@ -240,3 +240,17 @@ def test_a_config_that_lists_itself_or_a_missing_file_is_named(capsys, monkeypat
         assert run_cli(["fit", "--config", str(path), "--print_config"]) == 2
         error = capsys.readouterr().err
         assert expected in error and str(path) in error
+
+
+def test_a_parsed_norm_stays_a_plain_string_in_the_hyper_parameters(tmp_path):
+    """hparams.yaml and results.json record strings, not the vocabulary's enum."""
+    cli = instantiate(
+        tmp_path,
+        "--config",
+        str(CONFIGS / "experiment" / "fft5.yaml"),
+        "--model.backbone",
+        "mobilenetv3_large_100.ra_in1k",
+        "--model.attack.norm",
+        "L2",
+    )
+    assert cli.model.hparams["attack"]["norm"] == "L2" and type(cli.model.hparams["attack"]["norm"]) is str

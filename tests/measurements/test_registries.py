@@ -1,13 +1,15 @@
 """Every registered attack and measurement, by name: a new one is covered by adding its entry."""
 
 import copy
+from typing import get_args
 
 import pytest
 import torch
 
 from modules.attacks import ATTACKS, AttackConfig, build_attack
-from modules.attacks.norms import lp_norm
+from modules.attacks.norms import NORMS, lp_norm
 from modules.evaluation import MEASUREMENTS, EvaluationSettings, evaluate
+from modules.vocabulary import Norm, NormName
 
 RADIUS = {"Linf": 8 / 255, "L2": 0.5, "L1": 5.0}
 ATTACK_CASES = [
@@ -45,3 +47,9 @@ def test_every_measurement_runs_and_summarises(model, data, name):
     (column,) = report["accuracy"]
     assert column == f"{name}_acc" and 0.0 <= report["accuracy"][column] <= 1.0
     assert report["settings"][name]["precision"] == "32" and report["seconds"][name] >= 0
+
+
+def test_the_norm_is_spelled_one_way_in_configs_attacks_measurements_and_columns():
+    assert get_args(NormName) == NORMS == tuple(Norm)  # a config's Literal, the attacks' list, the enum
+    assert [norm.measurement for norm in Norm] == ["linf", "l2", "l1"]
+    assert [Norm.of_measurement(name).paper_column for name in ("linf", "l2", "l1")] == ["Linf_acc", "L2_acc", "L1_acc"]
