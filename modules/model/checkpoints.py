@@ -32,17 +32,26 @@ Remap = Callable[[Any, nn.Module], dict[str, torch.Tensor]]
 CHECKPOINT_FORMATS: Registry[Remap] = Registry("checkpoint format")
 
 
-def read_checkpoint(path: str | Path) -> Any:
-    """The object a checkpoint file holds (tensors only: `weights_only=True`)."""
+def load_tensors(path: str | Path, missing: str, unreadable: str, mmap: bool = False) -> Any:
+    """What a file the user named holds (`torch.load`, tensors only: `weights_only=True`), or one
+    ConfigError from the `missing` or `unreadable` message (`{path}` is filled in). `mmap`: tensors
+    stay on disk until used (a cheap check of a large file)."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"weights file not found: {path}")
+        raise ConfigError(missing.format(path=path))
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as error:  # truncated, not a torch file, or pickled objects: say which file
-        raise ConfigError(
-            f"cannot read weights file {path} (truncated or not a PyTorch checkpoint?): {first_line(error)}"
-        ) from error
+        raise ConfigError(f"{unreadable.format(path=path)}: {first_line(error)}") from error
+
+
+def read_checkpoint(path: str | Path) -> Any:
+    """The object a weights file holds."""
+    return load_tensors(
+        path,
+        "weights file not found: {path}",
+        "cannot read weights file {path} (truncated or not a PyTorch checkpoint?)",
+    )
 
 
 def unwrap(checkpoint: Any, source: str = "checkpoint") -> dict[str, torch.Tensor]:

@@ -18,7 +18,8 @@ from typing import Any
 
 import torch
 
-from modules.registry import ConfigError, first_line
+from modules.model.checkpoints import load_tensors
+from modules.registry import ConfigError
 
 NET_PREFIX = "model.net."
 
@@ -26,15 +27,12 @@ NET_PREFIX = "model.net."
 def read_lightning_checkpoint(path: str | Path, mmap: bool = False) -> dict[str, Any]:
     """A checkpoint written by the app's `fit`, checked: readable and holding the module's weights
     and hyper-parameters. `mmap`: tensors stay on disk until used (a cheap check of a large file)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"checkpoint {path} does not exist")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
-    except Exception as error:  # truncated, not a torch file, foreign pickled objects
-        raise ConfigError(
-            f"checkpoint {path} cannot be read (truncated or not a PyTorch checkpoint): {first_line(error)}"
-        ) from error
+    checkpoint = load_tensors(
+        path,
+        "checkpoint {path} does not exist",
+        "checkpoint {path} cannot be read (truncated or not a PyTorch checkpoint)",
+        mmap,
+    )
     hparams = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
     if not isinstance(hparams, dict) or "backbone" not in hparams or "state_dict" not in checkpoint:
         raise ConfigError(
@@ -107,7 +105,7 @@ def load_exported(path: str | Path) -> torch.nn.Module:
 
         state = load_file(str(path))
     else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_tensors(path, "exported weights {path} do not exist", "cannot read exported weights {path}")
     net = timm.create_model(metadata["timm_name"], pretrained=False, num_classes=metadata["num_classes"])
     net.load_state_dict(state)
     return net
