@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import pytest
 import torch
 import torch.nn.functional as F
 
+from modules import RobustFineTuneModule
 from modules.attacks import AttackConfig, build_attack
-from modules.model.losses import build_loss
+from modules.model.backbone_zoo import default_batch_size
+from modules.model.losses import LOSSES, Loss, LossOutput, build_loss, settings_of
+from modules.registry import ConfigError
 
 
 @pytest.fixture
@@ -44,3 +50,43 @@ def test_classic_at_is_cross_entropy_on_the_adversarial_example(tiny_model, batc
 def test_unknown_loss_names_the_choices():
     with pytest.raises(ValueError, match="unknown loss 'madry'; valid choices: ce, classic_at, trades"):
         build_loss("madry")
+
+
+@dataclass
+class LabelSmoothedAT(Loss):
+    """A loss from outside the package, with a setting of its own and a cost of its own."""
+
+    batch_factor: ClassVar[float] = 0.25
+    smoothing: float = 0.1
+
+    def __call__(self, model, x, y, attack):
+        logits = model(attack(x, y))
+        return LossOutput(F.cross_entropy(logits.float(), y, label_smoothing=self.smoothing), logits, logits)
+
+
+def test_a_loss_with_its_own_setting_and_cost_is_one_registration(monkeypatch):
+    monkeypatch.setitem(LOSSES._entries, "smoothed_at", LabelSmoothedAT)
+    module = RobustFineTuneModule(
+        "test_resnet", 10, pretrained=False, loss="smoothed_at", loss_settings={"smoothed_at": {"smoothing": 0.2}}
+    )
+    assert module.loss_fn == LabelSmoothedAT(smoothing=0.2)
+    assert module.hparams["loss_settings"] == {"smoothed_at": {"smoothing": 0.2}}
+    assert default_batch_size("convnext_tiny.fb_in1k", "smoothed_at") == 16  # 64 x 0.25
+    x, y = torch.rand(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
+    assert module.training_step((x, y), 0) > 0
+
+
+def test_loss_settings_are_checked_for_every_loss_and_kept_per_loss():
+    with pytest.raises(ConfigError, match="loss 'classic_at' has no setting 'beta'; its settings: none"):
+        RobustFineTuneModule(
+            "test_resnet", 10, pretrained=False, loss="trades", loss_settings={"classic_at": {"beta": 2}}
+        )
+    with pytest.raises(ConfigError, match="loss 'trades' has no setting 'gamma'; its settings: beta"):
+        settings_of("trades", {"trades": {"gamma": 2}})
+    with pytest.raises(ConfigError, match="must map loss names to their settings"):
+        settings_of("trades", {"beta": 6.0})
+    module = RobustFineTuneModule(
+        "test_resnet", 10, pretrained=False, loss="classic_at", loss_settings={"trades": {"beta": 6.0}}
+    )
+    assert module.hparams["loss_settings"] == {"trades": {"beta": 6.0}, "classic_at": {}}
+    assert build_loss("trades", **settings_of("trades", module.hparams["loss_settings"])).beta == 6.0
