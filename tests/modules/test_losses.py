@@ -73,7 +73,8 @@ def test_a_loss_with_its_own_setting_and_cost_is_one_registration(monkeypatch):
     assert module.hparams["loss_settings"] == {"smoothed_at": {"smoothing": 0.2}}
     assert default_batch_size("convnext_tiny.fb_in1k", "smoothed_at") == 16  # 64 x 0.25
     x, y = torch.rand(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
-    assert module.training_step((x, y), 0) > 0
+    out = module.loss_fn(module.model, x, y, module.training_attack())
+    torch.testing.assert_close(out.loss, F.cross_entropy(out.logits, y, label_smoothing=0.2))
 
 
 def test_loss_settings_are_checked_for_every_loss_and_kept_per_loss():
