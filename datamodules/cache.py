@@ -20,6 +20,8 @@ from rich.progress import Progress
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms.v2 import functional as F
 
+from modules.runs import write_text_atomic
+
 
 class _Resized(Dataset):
     def __init__(self, items: Sequence[Hashable], read: Callable[[Hashable], torch.Tensor], size: int) -> None:
@@ -93,8 +95,5 @@ class ImageCache:
             os.replace(temporary, path)
         finally:
             temporary.unlink(missing_ok=True)
-        record = cls.record(path)
-        record_tmp = record.with_name(f"{record.name}.{os.getpid()}.tmp")
-        record_tmp.write_text(json.dumps({"count": len(items), "size": size, "bad": bad}))
-        os.replace(record_tmp, record)
+        write_text_atomic(cls.record(path), json.dumps({"count": len(items), "size": size, "bad": bad}))
         return cls(path)

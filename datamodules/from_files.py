@@ -7,6 +7,7 @@ exist (`resources`), and how to index the located folder (`read_index`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -23,6 +24,7 @@ from datamodules.cache import ImageCache
 from datamodules.download import Resource, fetch_resources
 from datamodules.files import BadImageError, DatasetFileError, check_image, fingerprint, locate, read_image
 from modules.registry import ConfigError
+from modules.runs import write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -151,13 +153,8 @@ class FileImageDataModule(ImageClassificationDataModule):
         with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
             results = list(pool.map(check_image, items, chunksize=64))
         bad = {i: f"{items[i]}: {why}" for i, why in enumerate(results) if why is not None}
-        try:
-            record.parent.mkdir(parents=True, exist_ok=True)
-            temporary = record.with_name(f"{record.name}.{os.getpid()}.tmp")
-            temporary.write_text(json.dumps({"count": len(items), "bad": bad}))
-            os.replace(temporary, record)
-        except OSError:  # a read-only dataset folder: verify again next time
-            pass
+        with contextlib.suppress(OSError):  # a read-only dataset folder: verify again next time
+            write_text_atomic(record, json.dumps({"count": len(items), "bad": bad}))
         return bad
 
     def split_positions(self) -> dict[str, np.ndarray]:
