@@ -29,7 +29,13 @@ def composed(path: Path, chain: tuple[Path, ...] = ()) -> list[Path]:
         raise ConfigError(
             f"config file {path} lists itself under `{KEY}`: {' -> '.join(str(p) for p in (*chain, here))}"
         )
-    listed = (yaml.safe_load(path.read_text()) or {}).get(KEY, [])
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"config file {path} is not valid YAML: {' '.join(str(error).split())}") from error
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of options, got a {type(raw).__name__}")
+    listed = raw.get(KEY, [])
     listed = [listed] if isinstance(listed, str) else listed
     if not isinstance(listed, list) or not all(isinstance(item, str) for item in listed):
         raise ConfigError(f"config file {path}: `{KEY}` must be a list of config file paths, got {listed!r}")

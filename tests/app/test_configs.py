@@ -235,7 +235,16 @@ def test_a_config_that_lists_itself_or_a_missing_file_is_named(capsys, monkeypat
     loop.write_text("config: [loop.yaml]\n")
     missing = tmp_path / "missing.yaml"
     missing.write_text("config: [../nowhere.yaml]\n")
-    for path, expected in ((loop, "lists itself under `config`"), (missing, "lists '../nowhere.yaml' under `config`")):
+    listing = tmp_path / "listing.yaml"
+    listing.write_text("- a\n- b\n")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("a: [\n")
+    for path, expected in (
+        (loop, "lists itself under `config`"),
+        (missing, "lists '../nowhere.yaml' under `config`"),
+        (listing, "must hold a mapping of options, got a list"),
+        (broken, "is not valid YAML"),
+    ):
         monkeypatch.setattr(sys, "argv", ["python -m app"])
         assert run_cli(["fit", "--config", str(path), "--print_config"]) == 2
         error = capsys.readouterr().err
