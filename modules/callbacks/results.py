@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from modules.callbacks.interruption import Interruption
+from modules.callbacks.robustness import RobustnessCallback
 from modules.evaluation.cost import fit_cost, test_cost
 from modules.evaluation.summary import paper_figures, results_fields
 from modules.model.protocols import study_protocol
@@ -28,10 +29,16 @@ class ResultsWriter(Callback):
     search's scheduler ends a trial) or failed (`error` says why). A resumed run appends
     to `resumes` and keeps counting `fit_seconds` from where its checkpoint left them. `cost` records
     the device, training images per second, device-seconds of the fit and of each measurement, and
-    the peak memory."""
+    the peak memory.
 
-    def __init__(self, filename: str = "results.json") -> None:
-        self.filename = filename
+    Args:
+        filename: the record's name in the run folder.
+        hparams: log the run's hyper-parameters with its test figures for TensorBoard's HParams tab
+            (a sweep turns this off: it writes one session per run with the cell's axes itself).
+    """
+
+    def __init__(self, filename: str = "results.json", hparams: bool = True) -> None:
+        self.filename, self.hparams = filename, hparams
         self.directory: Path | None = None
         self._fit_started = 0.0
         self._seconds_before = 0.0  # fit time of the sessions before a resume (from the checkpoint)
@@ -118,7 +125,8 @@ class ResultsWriter(Callback):
             for key, value in trainer.callback_metrics.items()
             if key.startswith("val/")
         }
-        cost = self.read().get("cost", {}) | {"fit": fit_cost(trainer, self.fit_seconds(), self._images)}
+        validation = sum(cb.validation_seconds for cb in trainer.callbacks if isinstance(cb, RobustnessCallback))
+        cost = self.read().get("cost", {}) | {"fit": fit_cost(trainer, self.fit_seconds(), self._images, validation)}
         self.update(
             trainer,
             pl_module,
@@ -144,11 +152,11 @@ class ResultsWriter(Callback):
     @rank_zero_only
     def log_hparams(self, trainer: Trainer, pl_module: LightningModule, figures: dict[str, float]) -> None:
         """The run's hyper-parameters with its test figures, for TensorBoard's HParams tab (which then
-        compares runs side by side, e.g. a sweep's)."""
+        compares runs side by side); jsonargparse's own entries (`_class_path`, `_instantiator`) left out."""
         loggers = [logger for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]
-        if not loggers:
+        if not loggers or not self.hparams:
             return
-        params = dict(pl_module.hparams) | {
+        params = {key: value for key, value in pl_module.hparams.items() if not key.startswith("_")} | {
             "dataset": getattr(trainer.datamodule, "dataset_name", ""),
             "epochs": trainer.max_epochs,
         }
@@ -158,8 +166,6 @@ class ResultsWriter(Callback):
     @staticmethod
     def measurement_details(trainer: Trainer) -> dict[str, Any]:
         """The RobustnessCallback's test report as results.json fields (`figures` among them)."""
-        from modules.callbacks.robustness import RobustnessCallback
-
         report = next((cb.report.get("test") for cb in trainer.callbacks if isinstance(cb, RobustnessCallback)), None)
         return results_fields(report) if report else {}
 

@@ -5,6 +5,7 @@ The callback only hooks Lightning: the measurements and their loop live in `modu
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
@@ -134,19 +135,32 @@ class RobustnessCallback(Callback):
             log_images,
         )
         self.report: dict[str, dict] = {}
+        # wall time of validation (the loop and these measurements), over every session of a fit
+        self.validation_seconds, self._validation_started = 0.0, time.perf_counter()
         check_settings(self.val_measurements, self.settings("val", 0, EvaluationSettings().precision, "32"))
         check_settings(
             self.test_measurements, self.settings("test", 0, EvaluationSettings().precision, self.attack_precision)
         )
 
+    def state_dict(self) -> dict[str, float]:
+        return {"validation_seconds": self.validation_seconds}
+
+    def load_state_dict(self, state_dict: dict[str, float]) -> None:
+        self.validation_seconds = float(state_dict.get("validation_seconds", 0.0))
+
     def subset_indices(self, size: int) -> list[int]:
         generator = torch.Generator().manual_seed(self.seed)
         return torch.randperm(size, generator=generator)[: self.subset_size].sort().values.tolist()
 
+    def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._validation_started = time.perf_counter()
+
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if trainer.sanity_checking or self.subset_size <= 0 or trainer.current_epoch % self.every_n_epochs:
+        if trainer.sanity_checking:
             return
-        self.measure(trainer, pl_module, "val", self.subset_indices(len(trainer.datamodule.datasets["val"])))
+        if self.subset_size > 0 and not trainer.current_epoch % self.every_n_epochs:
+            self.measure(trainer, pl_module, "val", self.subset_indices(len(trainer.datamodule.datasets["val"])))
+        self.validation_seconds += time.perf_counter() - self._validation_started
 
     def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.measure(trainer, pl_module, "test", list(range(len(trainer.datamodule.datasets["test"]))))

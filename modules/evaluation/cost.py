@@ -38,9 +38,13 @@ def peak_memory(trainer: Trainer) -> dict[str, object]:
     }
 
 
-def fit_cost(trainer: Trainer, fit_seconds: float, images_per_rank: int) -> dict[str, object]:
+def fit_cost(
+    trainer: Trainer, fit_seconds: float, images_per_rank: int, validation_seconds: float = 0.0
+) -> dict[str, object]:
     """Training images per second over the fit's wall time (validation included), and device-seconds
-    (devices x wall), the figure a GPU-hour budget counts."""
+    (devices x wall), the figure a GPU-hour budget counts; `validation_device_seconds`: the part of
+    them validation took (the validation loop, with its robust loss, and the measurements on the
+    validation subset each epoch)."""
     images = images_per_rank * trainer.world_size
     return (
         device(trainer)
@@ -48,6 +52,7 @@ def fit_cost(trainer: Trainer, fit_seconds: float, images_per_rank: int) -> dict
             "train_images": images,
             "train_images_per_s": round(images / max(fit_seconds, 1e-9), 2),
             "fit_device_seconds": round(fit_seconds * trainer.world_size, 1),
+            "validation_device_seconds": round(validation_seconds * trainer.world_size, 1),
         }
         | peak_memory(trainer)
     )

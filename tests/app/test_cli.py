@@ -71,7 +71,18 @@ def test_fit_then_test_writes_a_complete_run_directory(fitted_run):
     assert fit["train_images"] == 2 * 64  # two batches of 64
     assert fit["train_images_per_s"] == pytest.approx(128 / results["fit_seconds"], rel=0.05)
     assert fit["fit_device_seconds"] == results["fit_seconds"] and fit["peak_memory_mb"] > 0
+    assert 0 < fit["validation_device_seconds"] < fit["fit_device_seconds"]  # part of the fit: validation
     assert test["measurement_device_seconds"] == pytest.approx(results["seconds"], abs=0.06)
+
+
+def test_the_hparams_session_holds_the_runs_settings_not_jsonargparse_entries(fitted_run):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import metadata
+
+    content = EventAccumulator(str(fitted_run)).Reload().PluginTagToContent("hparams")
+    start = metadata.parse_session_start_info_plugin_data(content[metadata.SESSION_START_INFO_TAG])
+    assert {"backbone", "loss", "dataset", "lr_head"} <= set(start.hparams)
+    assert not [name for name in start.hparams if name.startswith("_")]  # no _class_path, _instantiator
 
 
 def test_command_line_overrides_change_the_run(fitted_run):
