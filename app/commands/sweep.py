@@ -1,23 +1,27 @@
 """The study, or a slice of it, as one resumable command on Ray Tune.
 
-    python -m app sweep --config SWEEP.yaml --out DIR [--dry-run] [--address ADDR]
-                        [--only KEY=V1,V2 ...] [--shard I/N] [--retry-failed]
+    python -m app sweep --config SWEEP.yaml --out DIR [--dry-run [--gpus N ...]] [--bench FILE ...]
+                        [--address ADDR] [--max-cells K] [--only KEY=V1,V2 ...] [--shard I/N]
+                        [--retry-failed]
 
-Each cell (protocol x dataset x backbone x loss) is searched (ASHA under a time budget,
+Each cell (protocol x dataset x backbone x loss) is searched (ASHA within a budget of device time,
 minimising val/robust_loss), then trained once with the chosen values; every run is an
 `app fit` in DIR/<protocol>/<dataset>/<backbone>/<loss>/ (trials/<id>/, best.yaml, final/).
-DIR/sweep.csv is the ledger. Run the same command again to continue after any interruption.
-Ray runs embedded on this machine unless --address names a cluster (`auto` on one of its
-nodes, or HOST:PORT); DIR must then be on a filesystem every node shares.
+As many cells run side by side as the cluster holds. DIR/sweep.csv is the ledger. Run the same
+command again to continue after any interruption. Ray runs embedded on this machine unless
+--address names a cluster (`auto` on one of its nodes, or HOST:PORT); DIR must then be on a
+filesystem every node shares.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
 
+from app.sweep.scheduler import cells_in_flight
 from modules.registry import ConfigError
 
 
@@ -42,7 +46,92 @@ def parser() -> argparse.ArgumentParser:
         "--shard", metavar="I/N", help="every N-th cell from the I-th (0 <= I < N): N shards partition the cells"
     )
     p.add_argument("--retry-failed", action="store_true", help="run the cells recorded failed again")
+    p.add_argument(
+        "--max-cells", type=int, metavar="K", help="at most K cells in flight (default: as many as the cluster holds)"
+    )
+    p.add_argument(
+        "--bench",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="`python -m app bench --json` output: the cost estimate prices its backbone from it",
+    )
+    p.add_argument(
+        "--gpus",
+        action="append",
+        default=[],
+        type=int,
+        metavar="N",
+        help="with --dry-run: the wall-clock on a cluster of N GPUs (repeatable; default: this machine or --address)",
+    )
     return p
+
+
+def positive(flag: str, value: int | None) -> None:
+    if value is not None and value < 1:
+        raise ConfigError(f"{flag} {value}: expected an integer >= 1")
+
+
+def devices_per_run(resources: dict[str, float]) -> float:
+    return max(resources.get("gpu", 0.0), 1.0)
+
+
+def clusters(args: argparse.Namespace, sweep) -> list[tuple[str, dict[str, float], int]]:
+    """The clusters to give the wall-clock for: (description, a run's resources, runs at once)."""
+    from app.sweep.cluster import run_resources
+
+    if args.gpus:
+        found = []
+        for gpus in args.gpus:
+            resources = run_resources(sweep.resources, gpus)
+            found.append((f"{gpus} GPUs", resources, int(gpus // max(resources.get("gpu", 0.0), 1e-9))))
+        return found
+    if args.address:
+        import ray
+
+        from app.sweep.cluster import capacity, connect
+        from app.sweep.driver import namespace
+
+        connect(args.address, namespace(args.out.expanduser().resolve()))
+        resources = run_resources(sweep.resources, ray.cluster_resources().get("GPU", 0))
+        return [(f"the cluster at {args.address}", resources, capacity(resources))]
+    import torch
+
+    gpus = torch.cuda.device_count()
+    resources = run_resources(sweep.resources, gpus)
+    here = {"CPU": float(os.cpu_count() or 1), "GPU": float(gpus)}
+    from app.sweep.cluster import slots
+
+    return [(f"this machine ({os.cpu_count()} CPUs, {gpus} GPUs)", resources, slots(here, resources))]
+
+
+def print_estimate(args: argparse.Namespace, sweep, selected, out: Path, planned, benches) -> None:
+    from app.sweep.cost import PARTS, duration, estimate
+
+    resources = clusters(args, sweep)
+    first = resources[0][1]
+    priced = estimate(sweep, planned.todo(), out, selected, benches, devices_per_run(first))
+    total = sum(priced.hours.values())
+    print(
+        f"about {total:,.1f} GPU-hours left: "
+        + ", ".join(f"{part} {priced.hours[part]:,.1f}" for part in PARTS)
+        + (f"; not counted: datasets of unknown size {', '.join(priced.unestimated)}" if priced.unestimated else "")
+    )
+    sources: dict[str, list[str]] = {}
+    for backbone, source in sorted(priced.sources.items()):
+        sources.setdefault(source, []).append(backbone)
+    for source, backbones in sources.items():
+        shown = ", ".join(backbones[:3]) + (f" and {len(backbones) - 3} more" if len(backbones) > 3 else "")
+        print(f"  priced from {source}: {shown}")
+    concurrent = sweep.search.concurrent_trials
+    for description, _, runs in resources:
+        if runs < 1:
+            print(f"wall-clock on {description}: a run does not fit there")
+            continue
+        in_flight = cells_in_flight(max(1, runs // concurrent), args.max_cells)
+        wall = priced.wall_seconds(in_flight)
+        print(f"wall-clock on {description}: about {duration(wall)} ({in_flight} cells in flight)")
 
 
 def writable(out: Path) -> Path:
@@ -58,14 +147,19 @@ def writable(out: Path) -> Path:
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     from app.sweep.cells import cells, only, shard
-    from app.sweep.driver import check_address, run_sweep
+    from app.sweep.cluster import check_address
+    from app.sweep.cost import read_bench
     from app.sweep.ledger import Ledger
     from app.sweep.plan import plan
     from app.sweep.spec import read_sweep
 
     try:
+        positive("--max-cells", args.max_cells)
+        for gpus in args.gpus:
+            positive("--gpus", gpus)
         if args.address:
             check_address(args.address)
+        benches = [read_bench(path) for path in args.bench]
         sweep = read_sweep(args.config)
         selected = shard(only(cells(sweep), args.only, sweep), args.shard)
         out = args.out.expanduser().resolve() if args.dry_run else writable(args.out)
@@ -75,18 +169,14 @@ def main(argv: list[str]) -> int:
                 file=sys.stderr,
             )
         planned = plan(sweep, selected, out, Ledger(out))
+        counts = planned.counts()
+        print(f"{len(selected)} cells: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+        for blocker in planned.blockers():
+            print(f"missing: {blocker}")
+        print_estimate(args, sweep, selected, out, planned, benches)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    counts = planned.counts()
-    print(f"{len(selected)} cells: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
-    for blocker in planned.blockers():
-        print(f"missing: {blocker}")
-    estimate = f"about {planned.gpu_hours:,.1f} GPU-hours left (search budget + final training"
-    print(
-        estimate
-        + (f"; not counted: datasets of unknown size {', '.join(planned.unestimated)})" if planned.unestimated else ")")
-    )
     if args.dry_run:
         return 0
     if planned.blockers():
@@ -97,8 +187,10 @@ def main(argv: list[str]) -> int:
     except ImportError:
         print("error: python -m app sweep needs Ray: pip install -e '.[sweep]'", file=sys.stderr)
         return 2
+    from app.sweep.driver import run_sweep
+
     try:
-        return run_sweep(sweep, selected, out, args.address, args.retry_failed)
+        return run_sweep(sweep, selected, out, args.address, args.retry_failed, args.max_cells)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

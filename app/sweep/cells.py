@@ -3,6 +3,7 @@ folder, and the `app fit` arguments of its runs."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 from dataclasses import dataclass
@@ -37,6 +38,15 @@ class Cell:
 
     def key(self) -> dict[str, Any]:
         return {axis: self.value(axis) for axis in AXES} | dict(self.extra)
+
+    def name(self) -> str:
+        """`protocol/dataset/backbone/loss[/option=value...]`, as the progress lines show it."""
+        return "/".join([*(str(self.value(axis)) for axis in AXES), *(f"{o}={v}" for o, v in self.extra)])
+
+    def id(self) -> str:
+        """A short stable identifier, unique within a sweep: the name of the cell's Ray actor, Tune
+        trainable and experiment (Tune keys its registry and staging folders by such names)."""
+        return hashlib.sha1(self.name().encode()).hexdigest()[:12]
 
 
 def cells(sweep: Sweep) -> list[Cell]:

@@ -1,153 +1,48 @@
-"""The sweep driver: cell after cell, the search and then the final training, each on Ray; the
-ledger rewritten at every change; a live table on a terminal (a line per change elsewhere).
+"""The sweep driver: the cells still to run, as many in flight as the cluster holds (scheduler.py),
+each in its own controller (cell.py); the ledger and the live table kept from their events.
 
 Re-running the same command continues: complete cells are skipped (their final results.json
-says so), a search resumes from its Tune experiment, a final run from its last.ckpt.
-"""
+says so), a search resumes from its Tune experiment, a final run from its last.ckpt."""
 
 from __future__ import annotations
 
-import logging
-import os
-import socket
+import hashlib
 import sys
 import time
+from collections.abc import Hashable
 from pathlib import Path
+from typing import Any
 
-import yaml
+import ray
 
-from app.sweep.cells import Cell, fit_args
-from app.sweep.ledger import FIGURES, Ledger
-from app.sweep.plan import BEST, final_results, status
-from app.sweep.runs import FINAL, TRIALS, final
-from app.sweep.search import CellFailed, Chosen, search_cell
+from app.sweep.cell import CellController, Outcome
+from app.sweep.cells import Cell
+from app.sweep.cluster import HEAD, capacity, check_fits, connect, run_resources
+from app.sweep.folders import FINAL, device_seconds, final_results, read_best
+from app.sweep.hparams import write_experiment
+from app.sweep.ledger import DEVICE_SECONDS, FIGURES, Ledger
+from app.sweep.plan import status
+from app.sweep.progress import Progress
+from app.sweep.scheduler import Lost, schedule
 from app.sweep.spec import Sweep
-from modules.registry import ConfigError
-from modules.runs import write_text_atomic
+from modules.registry import first_line
+
+NAME_WAIT_SECONDS = 60  # a controller of a killed driver ends within seconds; a live driver's does not
+PHASES = {"searching": "tuning", "training": "training"}  # a controller's phase -> the ledger's status
 
 
-def check_address(address: str) -> None:
-    """An address of a cluster must answer before Ray is asked to join it (Ray would wait)."""
-    if address in ("auto", "local"):
-        return
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    try:
-        socket.create_connection((host or "127.0.0.1", int(port)), timeout=5).close()
-    except (OSError, ValueError) as error:
-        raise ConfigError(
-            f"--address {address}: no Ray cluster answers there ({error}); start one with "
-            "`ray start --head` and give its address (or `auto` on one of its nodes)"
-        ) from None
+def namespace(out: Path) -> str:
+    """The sweep's Ray namespace: its controllers are named actors there, one per cell."""
+    return "app-sweep-" + hashlib.sha1(str(out).encode()).hexdigest()[:12]
 
 
-def connect(address: str | None) -> None:
-    """Embedded Ray on this machine by default (`local`: never a stale cluster's), else the cluster."""
-    import ray
-
-    env = {"RAY_CHDIR_TO_TRIAL_DIR": "0"}  # trials keep the driver's working directory
-    os.environ.update(env)
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's console output off (verbose=0): the driver reports
-    logging.getLogger("ray.tune").setLevel(logging.WARNING)
-    try:
-        ray.init(
-            address=address or "local",
-            include_dashboard=False,
-            log_to_driver=False,
-            runtime_env={"env_vars": env},
-            ignore_reinit_error=True,
-        )
-    except ConnectionError as error:
-        raise ConfigError(f"--address {address}: {str(error).strip().splitlines()[0]}") from None
-
-
-def run_resources(sweep: Sweep) -> dict[str, float]:
-    """One CPU, and one GPU where the cluster has any (a run given no GPU would see them all)."""
-    import ray
-
-    gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
-    return {"cpu": 1.0, "gpu": gpus} | sweep.resources
-
-
-def read_best(cell_dir: Path) -> Chosen | None:
-    path = cell_dir / BEST
-    if not path.is_file():
-        return None
-    best = yaml.safe_load(path.read_text())
-    return Chosen(best["values"], best["trial"], float(best["metric"]["value"]), float(best["device_seconds"]))
-
-
-def write_best(cell_dir: Path, chosen: Chosen, metric: str) -> None:
-    write_text_atomic(
-        cell_dir / BEST,
-        yaml.safe_dump(
-            {
-                "values": chosen.values,
-                "trial": chosen.trial,
-                "trial_folder": str(cell_dir / TRIALS / chosen.trial),
-                "metric": {"name": metric, "value": chosen.metric},
-                "device_seconds": round(chosen.device_seconds, 1),
-            },
-            sort_keys=False,
-        ),
-    )
-
-
-class Progress:
-    """Cells by status, the cell at work with its trials, elapsed time and an estimate of what is left."""
-
-    def __init__(self, ledger: Ledger, out: Path, total: int) -> None:
-        self.ledger, self.out, self.total = ledger, out, total
-        self.current: Cell | None = None
-        self.started, self.done_here = time.monotonic(), 0
-        self.live = None
-
-    def table(self):
-        from rich.table import Table
-
-        counts = self.ledger.counts()
-        table = Table(title=f"sweep {self.out}", show_header=False)
-        table.add_row("cells", ", ".join(f"{n} {s}" for s, n in counts.items() if n) + f" (of {self.total})")
-        if self.current is not None:
-            trials = list((self.current.folder(self.out) / TRIALS).glob("*/results.json"))
-            table.add_row("now", f"{'/'.join(map(str, self.current.key().values()))} ({len(trials)} trials so far)")
-        elapsed = time.monotonic() - self.started
-        left = self.total - counts["complete"] - counts["failed"]
-        eta = f", about {elapsed / self.done_here * left / 60:.0f} min left" if self.done_here else ""
-        table.add_row("time", f"{elapsed / 60:.1f} min{eta}")
-        return table
-
-    def __enter__(self) -> Progress:
-        from rich.console import Console
-        from rich.live import Live
-
-        if Console().is_terminal:
-            self.live = Live(get_renderable=self.table, refresh_per_second=1)
-            self.live.__enter__()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.live is not None:
-            self.live.__exit__(*exc)
-
-    def say(self, cell: Cell, what: str) -> None:
-        if self.live is None:
-            print(f"{'/'.join(map(str, cell.key().values()))}: {what}", flush=True)
-
-
-def record_complete(ledger: Ledger, cell: Cell, cell_dir: Path, devices: float) -> None:
-    """A complete cell's row: the final run's figures, the chosen values, the device-seconds of
-    its search and final run (GPU-seconds; on CPUs, seconds of one device)."""
+def record_complete(ledger: Ledger, cell: Cell, cell_dir: Path) -> None:
+    """A complete cell's row: the final run's figures, the chosen values, its device-seconds by part."""
     record, chosen = final_results(cell_dir), read_best(cell_dir)
-    seconds = float(record.get("fit_seconds", 0)) + sum(record.get("seconds", {}).values())
+    spent = device_seconds(cell_dir)
+    parts = dict(zip(DEVICE_SECONDS, [*(round(v, 1) for v in spent.values()), round(sum(spent.values()), 1)]))
     searched = (
-        {
-            "best": chosen.values,
-            "best_trial": chosen.trial,
-            "best_metric": round(chosen.metric, 6),
-            "device_seconds": round(chosen.device_seconds + seconds * devices, 1),
-        }
-        if chosen
-        else {}
+        {"best": chosen.values, "best_trial": chosen.trial, "best_metric": round(chosen.metric, 6)} if chosen else {}
     )
     ledger.set(
         cell,
@@ -155,61 +50,147 @@ def record_complete(ledger: Ledger, cell: Cell, cell_dir: Path, devices: float) 
         run=str(cell_dir / FINAL),
         error="",
         **searched,
+        **parts,
         **{column: record.get(column) for column in FIGURES},
     )
 
 
-def run_sweep(sweep: Sweep, selected: list[Cell], out: Path, address: str | None, retry_failed: bool) -> int:
+class RayRunner:
+    """The scheduler's Runner on Ray: a cell is a named controller actor on the head node."""
+
+    def __init__(self, sweep: Sweep, out: Path, resources: dict[str, float]) -> None:
+        self.sweep, self.out, self.resources = sweep, out, resources
+        self.controller = ray.remote(CellController)
+        self.actors: dict[Hashable, Any] = {}  # the run() reference -> its actor
+
+    def capacity(self) -> int:
+        runs = capacity(self.resources)
+        return max(1, runs // self.sweep.search.concurrent_trials) if runs else 0
+
+    def start(self, cell: Cell) -> Hashable:
+        deadline = time.monotonic() + NAME_WAIT_SECONDS
+        while True:
+            try:
+                actor = self.controller.options(
+                    name=f"cell-{cell.id()}",
+                    num_cpus=0,
+                    resources={HEAD: 0.001},
+                    max_concurrency=2,
+                    max_restarts=0,
+                ).remote(self.sweep, cell, self.out, self.resources)
+                break
+            except ValueError as error:  # the name is taken: that cell is in flight elsewhere
+                if "already taken" not in str(error) or time.monotonic() > deadline:
+                    return ray.put(
+                        Outcome("failed", f"not started: another driver of this sweep runs it ({first_line(error)})")
+                    )
+                time.sleep(1)
+        ref = actor.run.remote()
+        self.actors[ref] = actor
+        return ref
+
+    def wait(self, handles: list[Hashable], timeout: float) -> list[tuple[Hashable, Any]]:
+        if not handles:
+            time.sleep(timeout)
+            return []
+        ready, _ = ray.wait(handles, num_returns=len(handles), timeout=timeout)
+        ended = []
+        for ref in ready:
+            try:
+                outcome = ray.get(ref)
+            except (ray.exceptions.ActorDiedError, ray.exceptions.ActorUnavailableError) as error:
+                outcome = Lost(first_line(error))
+            except ray.exceptions.RayError as error:
+                outcome = Outcome("failed", first_line(error))
+            actor = self.actors.pop(ref, None)
+            if actor is not None:
+                ray.kill(actor)
+            ended.append((ref, outcome))
+        return ended
+
+    def progress(self) -> dict[Hashable, dict[str, Any]]:
+        """The in-flight controllers' progress() (those that answer within two seconds)."""
+        asked = {actor.progress.remote(): ref for ref, actor in self.actors.items()}
+        ready, _ = ray.wait(list(asked), num_returns=len(asked), timeout=2.0) if asked else ([], [])
+        states = {}
+        for answer in ready:
+            try:
+                states[asked[answer]] = ray.get(answer)
+            except ray.exceptions.RayError:
+                continue
+        return states
+
+
+class SweepEvents:
+    """The scheduler's events -> the ledger (statuses, figures, costs) and the table."""
+
+    def __init__(self, ledger: Ledger, progress: Progress, runner: RayRunner, out: Path) -> None:
+        self.ledger, self.progress, self.runner, self.out = ledger, progress, runner, out
+        self.limit: int | None = None  # cells the cluster held at the last turn
+
+    def started(self, cell: Cell) -> None:
+        self.progress.start(cell)
+        self.progress.say(cell, "started")
+
+    def ended(self, cell: Cell, outcome: Any) -> None:
+        self.progress.end(cell)
+        if isinstance(outcome, Outcome) and outcome.status == "complete":
+            record_complete(self.ledger, cell, cell.folder(self.out))
+            self.progress.say(cell, "complete")
+            return
+        error = (
+            outcome.error if isinstance(outcome, Outcome) else f"its controller was lost too often ({outcome.reason})"
+        )
+        self.ledger.set(cell, status="failed", error=error)
+        self.progress.say(cell, f"failed: {error}")
+
+    def lost(self, cell: Cell, reason: str, attempt: int) -> None:
+        self.progress.end(cell, counted=False)
+        self.progress.say(cell, f"its controller was lost ({reason}); starting it again (attempt {attempt + 1})")
+
+    def turn(self, in_flight: dict[Hashable, Cell], limit: int) -> None:
+        if self.limit is not None and limit != self.limit:  # a node joined or left
+            self.progress.note(f"the cluster now holds {limit} cell{'s' if limit != 1 else ''} at once")
+        self.limit = self.progress.limit = limit
+        for handle, state in self.runner.progress().items():
+            cell = in_flight.get(handle)
+            if cell is None:
+                continue
+            self.progress.states[cell] = state
+            phase = PHASES.get(state.get("phase", ""))
+            if phase and self.ledger.get(cell).get("status") != phase:
+                self.ledger.set(cell, status=phase, error="")
+                self.progress.say(cell, "searching" if phase == "tuning" else "final training")
+
+
+def run_sweep(
+    sweep: Sweep, selected: list[Cell], out: Path, address: str | None, retry_failed: bool, max_cells: int | None
+) -> int:
     """Run every selected cell that is not complete (nor failed, unless `retry_failed`); returns 1
     when a cell failed, else 0."""
-    import ray
-
     ledger = Ledger(out)
     todo = []
     for cell in selected:  # every cell's row, as its folder says (the folders are the truth)
         state = status(cell.folder(out), ledger, cell)
         if state == "complete" and ledger.get(cell).get("status") != "complete":
-            record_complete(ledger, cell, cell.folder(out), devices=1.0)  # finished as the driver was stopped
+            record_complete(ledger, cell, cell.folder(out))  # finished as the driver was stopped
         elif state != "complete":
             ledger.set(cell, status=state)
         if state != "complete" and (state != "failed" or retry_failed):
             todo.append(cell)
     if not todo:  # nothing to launch: Ray is not even started
         return report_counts(ledger, out)
-    connect(address)
-    resources = run_resources(sweep)
-    devices = max(resources["gpu"], 1.0)
-    final_task = ray.remote(final).options(num_cpus=resources["cpu"], num_gpus=resources["gpu"])
-    with Progress(ledger, out, len(selected)) as progress:
-        for cell in todo:
-            cell_dir = cell.folder(out)
-            progress.current = cell
-            try:
-                chosen = read_best(cell_dir)
-                if chosen is None:
-                    ledger.set(cell, status="tuning", error="")
-                    progress.say(cell, "searching")
-                    chosen = search_cell(sweep, cell, cell_dir, resources)
-                    write_best(cell_dir, chosen, sweep.search.metric)
-                ledger.set(
-                    cell,
-                    status="training",
-                    best=chosen.values,
-                    best_trial=chosen.trial,
-                    best_metric=round(chosen.metric, 6),
-                    error="",
-                )
-                progress.say(cell, f"final training with {chosen.values}")
-                error = ray.get(final_task.remote(fit_args(sweep, cell, chosen.values), str(cell_dir)))
-                if error is not None:
-                    raise CellFailed(error)
-            except CellFailed as error:
-                ledger.set(cell, status="failed", error=str(error))
-                progress.say(cell, f"failed: {error}")
-            else:
-                record_complete(ledger, cell, cell_dir, devices)
-                progress.say(cell, "complete")
-            progress.done_here += 1
+    connect(address, namespace(out))
+    resources = run_resources(sweep.resources, ray.cluster_resources().get("GPU", 0))
+    check_fits(resources)
+    write_experiment(out, sweep)
+    runner = RayRunner(sweep, out, resources)
+    try:
+        with Progress(out, len(selected), ledger.counts) as progress:
+            schedule(todo, runner, SweepEvents(ledger, progress, runner, out), max_cells)
+    except KeyboardInterrupt:
+        print(f"interrupted: run the same command again to continue (ledger {ledger.path})", file=sys.stderr)
+        return 130
     return report_counts(ledger, out)
 
 

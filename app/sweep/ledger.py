@@ -1,5 +1,5 @@
 """`<out>/sweep.csv`: one row per cell (its axes, status, the paper's figures, the chosen values,
-device-seconds, run folder, error), rewritten whole and atomically by the driver only."""
+device-seconds by part, run folder, error), rewritten whole and atomically by the driver only."""
 
 from __future__ import annotations
 
@@ -15,7 +15,10 @@ from modules.runs import write_text_atomic
 
 FIGURES = ("clean_acc", "Linf_acc", "L2_acc", "L1_acc", "common_acc")
 STATUSES = ("pending", "tuning", "training", "complete", "failed")
-COLUMNS = (*AXES, "axes", "status", *FIGURES, "best", "best_trial", "best_metric", "device_seconds", "run", "error")
+# device-seconds (GPU-seconds; on CPUs, seconds of one run's device): the search (every trial), the
+# final run's training, its validation, its test measurements, and their sum
+DEVICE_SECONDS = ("search_device_s", "train_device_s", "validation_device_s", "test_device_s", "device_seconds")
+COLUMNS = (*AXES, "axes", "status", *FIGURES, "best", "best_trial", "best_metric", *DEVICE_SECONDS, "run", "error")
 
 
 def row_key(cell: Cell) -> str:

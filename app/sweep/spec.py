@@ -38,11 +38,17 @@ class Search:
     metric: str = "robust_loss"
     mode: str = "min"
     num_samples: int = -1  # unbounded within the time budget
-    time_budget_minutes: float = 140.0
+    time_budget_minutes: float = 140.0  # per cell, of one run's devices, times concurrent_trials
+    concurrent_trials: int = 1  # trials of a cell at once (the authors': one)
     algorithm: str = "random"
     grace_period: int = 1
     reduction_factor: int = 2
     spaces: dict[str, dict[str, tuple]] = field(default_factory=dict)  # space name -> option -> (kind, *args)
+
+    def budget_device_seconds(self, devices: float) -> float:
+        """A cell's search budget: `time_budget_minutes` of a run's devices for each concurrent trial,
+        counted from the trials' own time (not time spent queued for a device)."""
+        return self.time_budget_minutes * 60 * devices * self.concurrent_trials
 
 
 @dataclass(frozen=True)
@@ -124,7 +130,16 @@ def _model_options() -> set[str]:
 
 def _search(path: Path, raw: dict, protocols: dict[str, Protocol]) -> Search:
     block = raw.get("search") or {}
-    known = {"metric", "mode", "num_samples", "time_budget_minutes", "algorithm", "scheduler", "space"}
+    known = {
+        "metric",
+        "mode",
+        "num_samples",
+        "time_budget_minutes",
+        "concurrent_trials",
+        "algorithm",
+        "scheduler",
+        "space",
+    }
     if set(block) - known:
         raise _fail(
             path, f"search: unknown key(s) {', '.join(sorted(set(block) - known))}; expected {', '.join(sorted(known))}"
@@ -136,6 +151,16 @@ def _search(path: Path, raw: dict, protocols: dict[str, Protocol]) -> Search:
         raise _fail(path, f"search.algorithm {block.get('algorithm')!r}; expected one of {', '.join(ALGORITHMS)}")
     if block.get("mode", "min") not in ("min", "max"):
         raise _fail(path, f"search.mode {block.get('mode')!r}; expected min or max")
+    concurrent = block.get("concurrent_trials", 1)
+    if isinstance(concurrent, bool) or not isinstance(concurrent, int) or concurrent < 1:
+        raise _fail(
+            path,
+            f"search.concurrent_trials {concurrent!r}: expected an integer >= 1 "
+            "(a cell's trials at once; 1 is the authors' one trial at a time)",
+        )
+    budget = block.get("time_budget_minutes", 140)
+    if isinstance(budget, bool) or not isinstance(budget, int | float) or budget <= 0:
+        raise _fail(path, f"search.time_budget_minutes {budget!r}: expected a number of minutes > 0")
     options = _model_options()
     spaces: dict[str, dict[str, tuple]] = {}
     for name, space in (block.get("space") or {}).items():
@@ -166,7 +191,8 @@ def _search(path: Path, raw: dict, protocols: dict[str, Protocol]) -> Search:
         metric=str(block.get("metric", "robust_loss")),
         mode=block.get("mode", "min"),
         num_samples=int(block.get("num_samples", -1)),
-        time_budget_minutes=float(block.get("time_budget_minutes", 140)),
+        time_budget_minutes=float(budget),
+        concurrent_trials=concurrent,
         algorithm=block.get("algorithm", "random"),
         grace_period=int(scheduler.get("grace_period", 1)),
         reduction_factor=int(scheduler.get("reduction_factor", 2)),
@@ -187,6 +213,16 @@ def _check_names(path: Path, sweep_axes: dict[str, tuple]) -> None:
                 check(value)
             except ConfigError as error:
                 raise _fail(path, f"{axis}: {error}") from None
+
+
+def _resources(path: Path, raw: dict) -> dict[str, float]:
+    """A run's share of a node: CPUs and GPUs, numbers >= 0, not both zero."""
+    if not isinstance(raw, dict) or set(raw) - {"cpu", "gpu"}:
+        raise _fail(path, f"resources {raw!r}: expected a mapping with keys among cpu, gpu")
+    bad = {k: v for k, v in raw.items() if isinstance(v, bool) or not isinstance(v, int | float) or v < 0}
+    if bad or (raw and not any(raw.values())):
+        raise _fail(path, f"resources {raw!r}: expected numbers >= 0 for cpu and gpu, at least one of them > 0")
+    return {str(k): float(v) for k, v in raw.items()}
 
 
 def read_sweep(path: str | Path) -> Sweep:
@@ -216,11 +252,7 @@ def read_sweep(path: str | Path) -> Sweep:
     axes = {str(k): tuple(v) for k, v in (raw.get("axes") or {}).items()}
     if any(not isinstance(values, tuple) or not values for values in axes.values()):
         raise _fail(path, "'axes' must map dotted options to non-empty lists of values")
-    resources = {str(k): float(v) for k, v in (raw.get("resources") or {}).items()}
-    if set(resources) - {"cpu", "gpu"}:
-        raise _fail(
-            path, f"resources: unknown key(s) {', '.join(sorted(set(resources) - {'cpu', 'gpu'}))}; expected cpu, gpu"
-        )
+    resources = _resources(path, raw.get("resources") or {})
     weights = {str(k): Path(v).expanduser().resolve() for k, v in (raw.get("weights") or {}).items()}
     stray = sorted(set(weights) - set(named["backbones"]))
     if stray:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -138,3 +139,36 @@ def scalars(run: Path) -> dict[str, list[tuple[int, float]]]:
     events = EventAccumulator(str(run), size_guidance={"scalars": 0})
     events.Reload()
     return {tag: [(event.step, event.value) for event in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+
+def tiny_sweep(path: Path, protocols: dict[str, dict], search: dict) -> Path:
+    """A sweep file at `path`: digits on timm's test ResNet, TRADES and classic AT, each protocol
+    (`{name: {epochs, space, set}}`) on the quickstart config, 4 batches of 16x16 images an epoch and
+    cheap measurements; `search` as a sweep file's (at least its spaces)."""
+    quickstart = str(ROOT / "configs" / "quickstart.yaml")
+    spec = {
+        "protocols": {
+            name: {
+                "configs": [quickstart],
+                "space": protocol["space"],
+                "set": {"model.protocol": "full", "trainer.max_epochs": protocol["epochs"]} | protocol.get("set", {}),
+            }
+            for name, protocol in protocols.items()
+        },
+        "datasets": ["digits"],
+        "backbones": ["test_resnet"],
+        "losses": ["trades", "classic_at"],
+        "set": {
+            "data.init_args.image_size": 16,
+            "trainer.limit_train_batches": 4,
+            "trainer.limit_val_batches": 2,
+            "robustness.subset_size": 16,
+            "robustness.steps": 2,
+            "robustness.test_steps": 2,
+            "test_checkpoint": "last",
+        },
+        "resources": {"cpu": 1},
+        "search": search,
+    }
+    path.write_text(yaml.safe_dump(spec))
+    return path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -31,9 +32,10 @@ TINY = [
 ]
 
 
-def test_json_has_the_ratios_and_rates_a_user_compares(capsys):
+def test_json_has_the_ratios_and_rates_a_user_compares(capsys, tmp_path):
     assert main(["bench", *TINY, "--json", "--reference"]) == 0
-    result = json.loads(capsys.readouterr().out)
+    printed = capsys.readouterr().out
+    result = json.loads(printed)
     assert 0.3 < result["attack_floor_ratio"] < 3  # APGD-10 costs about 10 forward+input-gradient passes
     assert 0 < result["mfu"] <= 1
     assert result["train_images_per_s"] > 0 and result["loader_images_per_s"] > 0
@@ -46,6 +48,21 @@ def test_json_has_the_ratios_and_rates_a_user_compares(capsys):
         reference = result["measurements"]["reference"][norm]
         assert reference["ours_seconds"] > 0 and reference["reference_seconds"] > 0
         assert reference["ours_accuracy"] <= reference["reference_accuracy"] + 1 / 4
+    # the sweep prices its backbone from this file
+    (tmp_path / "bench.json").write_text(printed)
+    quickstart = str(Path(__file__).parents[2] / "configs" / "sweep" / "quickstart.yaml")
+    dry = [
+        "sweep",
+        "--config",
+        quickstart,
+        "--out",
+        str(tmp_path / "out"),
+        "--dry-run",
+        "--bench",
+        str(tmp_path / "bench.json"),
+    ]
+    assert main(dry) == 0
+    assert f"priced from bench ({result['device']}, 32, 32px): test_resnet" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

@@ -120,6 +120,12 @@ def test_complete_cells_are_skipped_and_failed_ones_remembered(tmp_path):
         ),
         (lambda s: s["protocols"]["fft2"].update({"space": "backbone_only"}), "names search space 'backbone_only'"),
         (lambda s: s["protocols"]["fft2"].update({"configs": ["configs/nothing.yaml"]}), "config file(s) not found"),
+        (
+            lambda s: s["search"].update({"concurrent_trials": 0}),
+            "search.concurrent_trials 0: expected an integer >= 1",
+        ),
+        (lambda s: s["search"].update({"time_budget_minutes": 0}), "search.time_budget_minutes 0: expected a number"),
+        (lambda s: s.update({"resources": {"cpu": 0}}), "resources {'cpu': 0}: expected numbers >= 0 for cpu and gpu"),
     ],
 )
 def test_a_bad_sweep_file_is_one_line_before_ray(tmp_path, capsys, edit, message):
@@ -142,8 +148,108 @@ def test_bad_command_lines_are_one_line_before_ray(tmp_path, capsys):
         (["--out", str(a_file / "out")], "is not writable (Not a directory)"),  # unwritable, even for root
         (["--out", str(tmp_path / "a"), "--only", "protocol=fft3"], "fft3 not among the sweep's protocol values"),
         (["--out", str(tmp_path / "b"), "--address", "127.0.0.1:9"], "--address 127.0.0.1:9: no Ray cluster answers"),
+        (["--out", str(tmp_path / "c"), "--max-cells", "0"], "--max-cells 0: expected an integer >= 1"),
+        (["--out", str(tmp_path / "d"), "--bench", str(a_file)], f"--bench {a_file}: not a readable JSON file"),
+        (
+            ["--out", str(tmp_path / "e"), "--bench", str(QUICKSTART.parent.parent / "study.yaml")],
+            "not a readable JSON file",
+        ),
     ]
+    a_json = tmp_path / "results.json"
+    a_json.write_text(json.dumps({"clean_acc": 0.9}))
+    cases.append(
+        (["--out", str(tmp_path / "f"), "--bench", str(a_json)], "not the JSON of `python -m app bench --json`")
+    )
     for extra, message in cases:
         assert main(["sweep", "--config", str(QUICKSTART), *extra]) == 2
-        err = capsys.readouterr().err.strip().splitlines()
-        assert err[-1].startswith("error: ") and message in err[-1], err
+        captured = capsys.readouterr()
+        err = captured.err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+        assert not captured.out  # before anything: not even the plan
+
+
+def bench_json(path: Path, backbone: str, train_images_per_s: float, gradient_seconds: float) -> Path:
+    """The fields of `python -m app bench --json` the estimate reads (a real one: test_bench.py)."""
+    path.write_text(
+        json.dumps(
+            {
+                "backbone": backbone,
+                "image_size": 16,
+                "batch_size": 16,
+                "precision": "bf16",
+                "device": "NVIDIA H100 80GB HBM3",
+                "train_images_per_s": train_images_per_s,
+                "steps": {"seconds": {"gradient": gradient_seconds, "clean": 0.01, "trades": 0.16}},
+            }
+        )
+    )
+    return path
+
+
+def test_the_dry_run_prices_each_part_from_a_bench_file_then_measured_cells_then_guesses(tmp_path, capsys):
+    from app.sweep.cost import DATASET_IMAGES, estimate, read_bench
+
+    sweep = read_sweep(QUICKSTART)  # 2 protocols x digits x 2 backbones x 2 losses, 2 epochs, 2 samples
+    grid = cells(sweep)
+    resnet = dict.fromkeys([c for c in grid if c.backbone == "test_resnet"], "pending")
+    fast, slow = (
+        read_bench(bench_json(tmp_path / f"{name}.json", "test_resnet", 100.0, gradient))
+        for name, gradient in (("fast", 0.016), ("slow", 0.032))
+    )
+    priced, doubled = (estimate(sweep, resnet, tmp_path, grid, [bench], 1.0) for bench in (fast, slow))
+    assert priced.sources == {"test_resnet": "bench (NVIDIA H100 80GB HBM3, bf16, 16px)"}
+    train, _, _ = DATASET_IMAGES["digits"]
+    assert priced.hours["training"] == pytest.approx(4 * train * 2 / 100.0 / 3600)  # images x epochs / images/s
+    # validation and test are counted in attack passes: twice the pass time, twice the hours
+    for part in ("validation", "test"):
+        assert priced.hours[part] > 0 and doubled.hours[part] == pytest.approx(2 * priced.hours[part])
+    assert doubled.hours["training"] == priced.hours["training"]
+    # the search: both samples to the end when that is less than the budget (10 device-minutes a cell)
+    assert priced.hours["search"] == pytest.approx(2 * (priced.hours["training"] + priced.hours["validation"]))
+    assert priced.hours["search"] < 4 * 10 / 60
+    # wall-clock: the cells shared out over the slots, never less than the longest cell
+    assert priced.wall_seconds(2) == pytest.approx(max(sum(priced.cell_seconds) / 2, max(priced.cell_seconds)))
+    assert priced.wall_seconds(8) == max(priced.cell_seconds)
+    assert estimate(sweep, {c: "pending" for c in grid if c not in resnet}, tmp_path, grid, [fast], 1.0).sources == {
+        "test_efficientnet": "guessed (medium)"
+    }
+
+    # a complete cell of this sweep prices its backbone ahead of the guess: 48 s of training,
+    # 12 s of validation and 36 s of test measurements for each of the 3 cells left
+    done, *rest = [c for c in grid if c.backbone == "test_efficientnet"]
+    (done.folder(tmp_path) / "final").mkdir(parents=True)
+    (done.folder(tmp_path) / "final" / "results.json").write_text(
+        json.dumps(
+            {
+                "status": "complete",
+                "epochs": 2,
+                "cost": {
+                    "fit": {"fit_device_seconds": 60.0, "validation_device_seconds": 12.0, "train_images": 2 * train},
+                    "test": {"measurement_device_seconds": {"clean": 1.0, "linf": 35.0}},
+                },
+            }
+        )
+    )
+    measured = estimate(sweep, dict.fromkeys(rest, "training"), tmp_path, grid, [fast], 1.0)
+    assert measured.sources == {"test_efficientnet": "measured (1 cells)"}
+    assert measured.hours == pytest.approx(
+        {"search": 0, "training": 3 * 48 / 3600, "validation": 3 * 12 / 3600, "test": 3 * 36 / 3600}
+    )
+
+    dry = [
+        "sweep",
+        "--config",
+        str(QUICKSTART),
+        "--out",
+        str(tmp_path),
+        "--dry-run",
+        "--bench",
+        str(tmp_path / "fast.json"),
+    ]
+    assert main([*dry, "--gpus", "8", "--gpus", "64"]) == 0
+    out = capsys.readouterr().out
+    assert "8 cells: 1 complete, 7 pending" in out
+    assert "GPU-hours left: search " in out and all(f", {part} " in out for part in ("training", "validation", "test"))
+    assert "priced from bench (NVIDIA H100 80GB HBM3, bf16, 16px): test_resnet" in out
+    assert "priced from measured (1 cells): test_efficientnet" in out
+    assert "wall-clock on 8 GPUs: about " in out and "(8 cells in flight)" in out and "(64 cells in flight)" in out

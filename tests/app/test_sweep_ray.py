@@ -1,90 +1,42 @@
-"""`python -m app sweep` on an embedded Ray (2 CPUs): every cell searched then trained, a re-run
-that launches nothing, a driver killed and run again, a failing cell among good ones."""
+"""`python -m app sweep` on an embedded Ray (2 CPUs): two cells side by side, a driver killed and run
+again, every cell searched then trained, a failing cell among good ones, TensorBoard's view of the
+sweep, a re-run that launches nothing, and a run too large for the cluster refused."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
-from app_runs import ROOT, environment
+from app_runs import ROOT, environment, tiny_sweep
+from ray_cluster import free_ports
 
 pytest.importorskip("ray")
 
 
 def sweep_file(tmp_path: Path) -> Path:
-    """Digits on timm's test ResNet, 2 epochs of 4 batches: `ft2` (searched over the head's learning
-    rate, 2 samples) and `broken` (a learning rate that makes the loss NaN at once)."""
-    quickstart = str(ROOT / "configs" / "quickstart.yaml")
-    spec = {
-        "protocols": {
-            "ft2": {
-                "configs": [quickstart],
-                "set": {"model.protocol": "full", "trainer.max_epochs": 2},
-                "space": "head",
-            },
-            "broken": {
-                "configs": [quickstart],
-                "space": "none",
-                "set": {"model.protocol": "full", "trainer.max_epochs": 2, "model.lr_backbone": 1e30},
-            },
+    """`ft2` (2 epochs, searched over the head's learning rate, 2 samples) and `broken` (a learning
+    rate that makes the loss NaN at once)."""
+    return tiny_sweep(
+        tmp_path / "sweep.yaml",
+        {
+            "ft2": {"epochs": 2, "space": "head"},
+            "broken": {"epochs": 2, "space": "none", "set": {"model.lr_backbone": 1e30}},
         },
-        "datasets": ["digits"],
-        "backbones": ["test_resnet"],
-        "losses": ["trades", "classic_at"],
-        "set": {
-            "data.init_args.image_size": 16,
-            "trainer.limit_train_batches": 4,
-            "trainer.limit_val_batches": 2,
-            "robustness.subset_size": 16,
-            "robustness.steps": 2,
-            "robustness.test_steps": 2,
-            "test_checkpoint": "last",
-        },
-        "resources": {"cpu": 1},
-        "search": {
+        {
             "num_samples": 2,
             "time_budget_minutes": 10,
             "space": {"head": {"model.lr_head": ["loguniform", 1e-3, 1e-2]}, "none": {}},
         },
-    }
-    path = tmp_path / "sweep.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    return path
-
-
-@pytest.fixture
-def ray_env(tmp_path):
-    """Ray's settings for a test (no auth token, a private HOME, a short temp dir: socket paths are
-    limited to 107 bytes); the Ray processes left behind (a killed driver's) are ended by id."""
-    temp = tempfile.mkdtemp(prefix="rt", dir="/tmp")
-    home = tmp_path / "home"
-    home.mkdir()
-    yield {"RAY_AUTH_MODE": "disabled", "HOME": str(home), "RAY_TMPDIR": temp}
-    for pid in ray_processes(temp):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    subprocess.run(["rm", "-rf", temp], check=False)
-
-
-def ray_processes(temp: str) -> list[int]:
-    pids = []
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and temp in (proc / "cmdline").read_bytes().decode(errors="replace"):
-                pids.append(int(proc.name))
-        except OSError:
-            continue
-    return pids
+    )
 
 
 def sweep(spec: Path, out: Path, env: dict, *extra: str, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -107,17 +59,90 @@ def trial_ids(cell: Path) -> set[str]:
     return {path.name for path in (cell / "trials").iterdir()} if (cell / "trials").is_dir() else set()
 
 
-def test_every_cell_is_searched_then_trained_a_failing_one_recorded_and_a_rerun_launches_nothing(tmp_path, ray_env):
-    spec, out = sweep_file(tmp_path), tmp_path / "out"
-    done = sweep(spec, out, ray_env)
-    assert done.returncode == 1, done.stderr[-3000:]  # one cell failed, the others completed
-    rows = ledger(out)
-    for loss in ("trades", "classic_at"):
-        cell = out / "ft2" / "digits" / "test_resnet" / loss
-        assert rows[("ft2", loss)]["status"] == "complete"
-        assert len(trial_ids(cell)) == 2 and all(
-            (cell / "trials" / t / "config.yaml").is_file() for t in trial_ids(cell)
+def tensorboard_hparams(logdir: Path) -> tuple[dict, list[dict], list[str]]:
+    """What a user's TensorBoard shows of `logdir`: the HParams experiment, its sessions, the runs
+    (a real server on 127.0.0.1, asked through the HParams plugin's HTTP API)."""
+    (port,) = free_ports(1)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tensorboard.main",
+            "--logdir",
+            str(logdir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--load_fast",
+            "false",
+        ],  # fmt: skip
+        env=environment(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    def ask(path: str, body: dict | None = None):
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/data/{path}",
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
         )
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return json.loads(answer.read())
+
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                runs = ask("runs")
+                experiment = ask("plugin/hparams/experiment", {"experimentName": ""})
+                if experiment.get("hparamInfos"):
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline and server.poll() is None, "TensorBoard did not answer"
+            time.sleep(0.5)
+        statuses = ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"]
+        request = {
+            "experimentName": "",
+            "allowedStatuses": statuses,
+            "colParams": [],
+            "startIndex": 0,
+            "sliceSize": 1000,
+        }
+        sessions = ask("plugin/hparams/session_groups", request)["sessionGroups"]
+        return experiment, sessions, runs
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_cells_run_side_by_side_a_killed_driver_continues_and_a_failing_cell_is_recorded(tmp_path, ray_env):
+    spec, out = sweep_file(tmp_path), tmp_path / "out"
+    good = [out / "ft2" / "digits" / "test_resnet" / loss for loss in ("trades", "classic_at")]
+    # the driver (and its embedded Ray) SIGKILLed while both ft2 cells search, side by side
+    command = [sys.executable, "-m", "app", "sweep", "--config", str(spec), "--out", str(out)]
+    driver = subprocess.Popen(
+        command, cwd=ROOT, env=environment(**ray_env), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 600
+    while not all(list(cell.glob("trials/*/checkpoints/last.ckpt")) for cell in good):
+        assert driver.poll() is None and time.monotonic() < deadline, "the sweep ended before both cells searched"
+        time.sleep(0.2)
+    os.killpg(driver.pid, signal.SIGKILL)
+    driver.wait()
+    before = {cell: trial_ids(cell) for cell in good}
+
+    done = sweep(spec, out, ray_env)
+    assert done.returncode == 1, done.stderr[-3000:]  # the broken cells failed, the others completed
+    rows = ledger(out)
+    for loss, cell in zip(("trades", "classic_at"), good):
+        assert rows[("ft2", loss)]["status"] == "complete"
+        assert trial_ids(cell) >= before[cell] and len(trial_ids(cell)) == 2  # the search continued
+        assert all((cell / "trials" / t / "config.yaml").is_file() for t in trial_ids(cell))
+        assert sorted(path.name for path in cell.iterdir()) == ["best.yaml", "final", "trials", "tune"]
         best = yaml.safe_load((cell / "best.yaml").read_text())
         assert set(best["values"]) == {"model.lr_head"} and best["trial"] in trial_ids(cell)
         assert best["metric"]["name"] == "robust_loss" and best["metric"]["value"] == pytest.approx(
@@ -125,16 +150,57 @@ def test_every_cell_is_searched_then_trained_a_failing_one_recorded_and_a_rerun_
         )
         final = json.loads((cell / "final" / "results.json").read_text())
         assert final["status"] == "complete" and final["tested_checkpoint"].endswith("final/checkpoints/last.ckpt")
-        assert (
-            float(rows[("ft2", loss)]["clean_acc"]) == final["clean_acc"]
-            and float(rows[("ft2", loss)]["device_seconds"]) > 0
-        )
+        row = rows[("ft2", loss)]
+        assert float(row["clean_acc"]) == final["clean_acc"]
+        parts = [
+            float(row[column])
+            for column in ("search_device_s", "train_device_s", "validation_device_s", "test_device_s")
+        ]
+        assert all(part > 0 for part in parts) and float(row["device_seconds"]) == pytest.approx(sum(parts), abs=0.2)
+        assert float(row["search_device_s"]) == pytest.approx(best["device_seconds"], abs=0.1)
         config = yaml.safe_load((cell / "final" / "config.yaml").read_text())
         assert config["model"]["init_args"]["lr_head"] == pytest.approx(best["values"]["model.lr_head"])
     for loss in ("trades", "classic_at"):
         failed = rows[("broken", loss)]
         assert failed["status"] == "failed" and "no trial finished an epoch" in failed["error"]
         assert "non-finite training loss" in failed["error"]
+        # a run that fails is not started again (only a lost node is retried)
+        trials = out / "broken" / "digits" / "test_resnet" / loss / "trials"
+        assert all(len(json.loads((t / "results.json").read_text())["nodes"]) == 1 for t in trials.iterdir())
+
+    # TensorBoard: one run per trial and final run (none of Tune's), one HParams experiment with the
+    # cell's axes and the searched option as columns, the search metric and the test figures as metrics
+    experiment, sessions, runs = tensorboard_hparams(out)
+    finals, trials = [f"ft2/digits/test_resnet/{loss}/final" for loss in ("trades", "classic_at")], []
+    for cell in out.glob("*/digits/test_resnet/*"):
+        trials += [str(t.relative_to(out)) for t in (cell / "trials").iterdir()]
+    assert set(runs) - {"."} == set(finals) | set(trials) and not any("tune" in run for run in runs)
+    assert {info["name"] for info in experiment["hparamInfos"]} == {
+        "protocol",
+        "dataset",
+        "backbone",
+        "loss",
+        "lr_head",
+    }
+    metrics = [info["name"]["tag"] for info in experiment["metricInfos"]]
+    assert metrics == [
+        "val/robust_loss",
+        "test/clean_acc",
+        "test/linf_acc",
+        "test/l2_acc",
+        "test/l1_acc",
+        "test/common_acc",
+    ]
+    by_run = {group["sessions"][0]["name"]: group for group in sessions}
+    assert set(by_run) == set(finals) | set(trials)
+    for run in finals:
+        values = {m["name"]["tag"]: m["value"] for m in by_run[run]["metricValues"]}
+        final = json.loads((out / run / "results.json").read_text())
+        assert set(values) == set(metrics) and values["test/linf_acc"] == pytest.approx(final["Linf_acc"])
+        hparams = by_run[run]["hparams"]
+        assert hparams["protocol"] == "ft2" and hparams["loss"] == run.split("/")[3] and "lr_head" in hparams
+    for run in trials:
+        assert set(by_run[run]["hparams"]) >= {"protocol", "dataset", "backbone", "loss"}
 
     started = time.perf_counter()
     again = sweep(spec, out, ray_env)
@@ -158,31 +224,15 @@ def test_every_cell_is_searched_then_trained_a_failing_one_recorded_and_a_rerun_
     assert (tmp_path / "r" / "report.md").is_file()
 
 
-def test_a_killed_driver_is_continued_by_the_same_command_each_cell_trained_once(tmp_path, ray_env):
-    spec, out = sweep_file(tmp_path), tmp_path / "out"
-    first, second = (out / "ft2" / "digits" / "test_resnet" / loss for loss in ("trades", "classic_at"))
-    command = [sys.executable, "-m", "app", "sweep", "--config", str(spec), "--out", str(out), "--only", "protocol=ft2"]
-    driver = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env=environment(**ray_env),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+def test_a_run_larger_than_every_node_is_one_line_before_any_cell_starts(tmp_path, ray_env):
+    spec = yaml.safe_load(sweep_file(tmp_path).read_text()) | {"resources": {"cpu": 8}}
+    (tmp_path / "big.yaml").write_text(yaml.safe_dump(spec))
+    out = tmp_path / "out"
+    done = sweep(tmp_path / "big.yaml", out, ray_env, timeout=120)
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert (
+        errors == [errors[-1]]
+        and "a run needs cpu 8, more than any node of the cluster has (cpu 2, gpu 0)" in errors[0]
     )
-    deadline = time.monotonic() + 600
-    while not trial_ids(second) and driver.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)  # until the second cell's search has started
-    os.killpg(driver.pid, signal.SIGKILL)  # the driver and whatever it started in its session
-    driver.wait()
-    before = {cell: trial_ids(cell) for cell in (first, second)}
-    assert (first / "final" / "results.json").is_file() and before[second]
-
-    done = sweep(spec, out, ray_env, "--only", "protocol=ft2")
-    assert done.returncode == 0, done.stderr[-3000:]
-    for cell in (first, second):
-        assert trial_ids(cell) >= before[cell] and len(trial_ids(cell)) == 2  # the same search, continued
-        final = json.loads((cell / "final" / "results.json").read_text())
-        assert final["status"] == "complete" and not final.get("resumes")  # trained once, from its start
-        assert sorted(path.name for path in cell.iterdir()) == ["best.yaml", "final", "trials", "tune"]
-    assert {row["status"] for row in ledger(out).values()} == {"complete"}
+    assert not list(out.glob("*/*/*/*/trials"))  # no cell started
