@@ -58,6 +58,12 @@ def parser() -> argparse.ArgumentParser:
         help="`python -m app bench --json` output: the cost estimate prices its backbone from it",
     )
     p.add_argument(
+        "--wait-for-nodes",
+        type=int,
+        metavar="N",
+        help="with --address: first wait (up to 10 minutes) until the cluster has N live nodes",
+    )
+    p.add_argument(
         "--gpus",
         action="append",
         default=[],
@@ -90,10 +96,11 @@ def clusters(args: argparse.Namespace, sweep) -> list[tuple[str, dict[str, float
     if args.address:
         import ray
 
-        from app.sweep.cluster import capacity, connect
-        from app.sweep.driver import namespace
+        from app.sweep.cluster import capacity, connect, namespace, wait_for_nodes
 
         connect(args.address, namespace(args.out.expanduser().resolve()))
+        if args.wait_for_nodes:
+            wait_for_nodes(args.wait_for_nodes)
         resources = run_resources(sweep.resources, ray.cluster_resources().get("GPU", 0))
         return [(f"the cluster at {args.address}", resources, capacity(resources))]
     import torch
@@ -155,6 +162,9 @@ def main(argv: list[str]) -> int:
 
     try:
         positive("--max-cells", args.max_cells)
+        positive("--wait-for-nodes", args.wait_for_nodes)
+        if args.wait_for_nodes and not args.address:
+            raise ConfigError("--wait-for-nodes needs --address (the cluster whose nodes to wait for)")
         for gpus in args.gpus:
             positive("--gpus", gpus)
         if args.address:

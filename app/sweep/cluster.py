@@ -3,11 +3,15 @@ nodes hold at once (re-read as nodes join or leave)."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
 import socket
+import sys
+import time
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from modules.registry import ConfigError
@@ -15,6 +19,11 @@ from modules.registry import ConfigError
 # A sweep file's resource names -> Ray's
 RAY_NAMES = {"cpu": "CPU", "gpu": "GPU"}
 HEAD = "node:__internal_head__"  # the resource only the head node has: the cells' controllers live there
+
+
+def namespace(out: Path) -> str:
+    """The sweep's Ray namespace: its controllers are named actors there, one per cell."""
+    return "app-sweep-" + hashlib.sha1(str(out).encode()).hexdigest()[:12]
 
 
 def check_address(address: str) -> None:
@@ -79,6 +88,16 @@ def capacity(resources: dict[str, float], nodes: Iterable[dict[str, Any]] | None
     return sum(slots(node["Resources"], resources) for node in (live_nodes() if nodes is None else nodes))
 
 
+def slots_in_use(resources: dict[str, float]) -> tuple[int, int]:
+    """(busy, all) run slots of the live nodes; what is free is read from the cluster's available
+    resources as a whole, so a slot split across nodes counts as free."""
+    import ray
+
+    total = capacity(resources)
+    free = slots(ray.available_resources(), resources)
+    return max(total - free, 0), total
+
+
 def check_fits(resources: dict[str, float]) -> None:
     """A run larger than every node would wait for ever: one line instead, before anything starts."""
     nodes = live_nodes()
@@ -91,3 +110,15 @@ def check_fits(resources: dict[str, float]) -> None:
             f"resources: a run needs {wanted}, more than any node of the cluster has ({sizes or 'no live node'}); "
             "lower the sweep file's resources or add a larger node"
         )
+
+
+def wait_for_nodes(count: int, seconds: float = 600.0) -> None:
+    """Until the cluster has `count` live nodes (a SLURM allocation's workers join after its head)."""
+    deadline, shown = time.monotonic() + seconds, -1
+    while (alive := len(live_nodes())) < count:
+        if time.monotonic() > deadline:
+            raise ConfigError(f"--wait-for-nodes {count}: only {alive} nodes joined within {seconds / 60:.0f} minutes")
+        if alive != shown:
+            print(f"waiting for {count} nodes: {alive} joined", file=sys.stderr, flush=True)
+            shown = alive
+        time.sleep(1)

@@ -6,7 +6,6 @@ says so), a search resumes from its Tune experiment, a final run from its last.c
 
 from __future__ import annotations
 
-import hashlib
 import sys
 import time
 from collections.abc import Hashable
@@ -17,7 +16,7 @@ import ray
 
 from app.sweep.cell import CellController, Outcome
 from app.sweep.cells import Cell
-from app.sweep.cluster import HEAD, capacity, check_fits, connect, run_resources
+from app.sweep.cluster import HEAD, capacity, check_fits, connect, namespace, run_resources, slots_in_use
 from app.sweep.folders import FINAL, device_seconds, final_results, read_best
 from app.sweep.hparams import write_experiment
 from app.sweep.ledger import DEVICE_SECONDS, FIGURES, Ledger
@@ -29,11 +28,6 @@ from modules.registry import first_line
 
 NAME_WAIT_SECONDS = 60  # a controller of a killed driver ends within seconds; a live driver's does not
 PHASES = {"searching": "tuning", "training": "training"}  # a controller's phase -> the ledger's status
-
-
-def namespace(out: Path) -> str:
-    """The sweep's Ray namespace: its controllers are named actors there, one per cell."""
-    return "app-sweep-" + hashlib.sha1(str(out).encode()).hexdigest()[:12]
 
 
 def record_complete(ledger: Ledger, cell: Cell, cell_dir: Path) -> None:
@@ -66,6 +60,9 @@ class RayRunner:
     def capacity(self) -> int:
         runs = capacity(self.resources)
         return max(1, runs // self.sweep.search.concurrent_trials) if runs else 0
+
+    def slots(self) -> tuple[int, int]:
+        return slots_in_use(self.resources)
 
     def start(self, cell: Cell) -> Hashable:
         deadline = time.monotonic() + NAME_WAIT_SECONDS
@@ -152,6 +149,7 @@ class SweepEvents:
         if self.limit is not None and limit != self.limit:  # a node joined or left
             self.progress.note(f"the cluster now holds {limit} cell{'s' if limit != 1 else ''} at once")
         self.limit = self.progress.limit = limit
+        self.progress.slots = self.runner.slots()
         for handle, state in self.runner.progress().items():
             cell = in_flight.get(handle)
             if cell is None:

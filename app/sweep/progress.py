@@ -31,6 +31,7 @@ class Progress:
         self.states: dict[Cell, dict[str, Any]] = {}
         self.durations: list[float] = []  # of the cells that ended in this session
         self.limit = 0
+        self.slots = (0, 0)  # run slots busy, all
         self.live = None
 
     def table(self):
@@ -46,6 +47,7 @@ class Progress:
         table.caption = (
             ", ".join(f"{n} {s}" for s, n in counts.items() if n)
             + f" (of {self.total}); {len(self.flying)} cells in flight of {self.limit} the cluster holds; "
+            + f"run slots {self.slots[0]} busy of {self.slots[1]}; "
             + f"{duration(now - self.started)} elapsed{self.eta(counts)}"
         )
         return table

@@ -84,6 +84,23 @@ def free_ports(count: int) -> list[int]:
             s.close()
 
 
+def node_options(head: bool) -> list[str]:
+    """`ray start` options that let several nodes share this machine: 127.0.0.1 and free ports."""
+    ports = free_ports(24)
+    options = [
+        "--node-ip-address=127.0.0.1",
+        f"--node-manager-port={ports[0]}",
+        f"--object-manager-port={ports[1]}",
+        f"--dashboard-agent-listen-port={ports[2]}",
+        f"--dashboard-agent-grpc-port={ports[3]}",
+        f"--runtime-env-agent-port={ports[4]}",
+        f"--metrics-export-port={ports[5]}",
+        f"--worker-port-list={','.join(map(str, ports[8:24]))}",
+        "--disable-usage-stats",
+    ]
+    return [*options, "--include-dashboard=false", f"--ray-client-server-port={ports[6]}"] if head else options
+
+
 @dataclass
 class Node:
     raylet: int  # pid
@@ -105,30 +122,16 @@ class LocalCluster:
         return f"127.0.0.1:{self.port}"
 
     def start_node(self, cpus: int = 1) -> Node:
-        ports = free_ports(24)
-        args = [
-            "--node-ip-address=127.0.0.1",
-            f"--num-cpus={cpus}",
-            "--num-gpus=0",
-            f"--node-manager-port={ports[0]}",
-            f"--object-manager-port={ports[1]}",
-            f"--dashboard-agent-listen-port={ports[2]}",
-            f"--dashboard-agent-grpc-port={ports[3]}",
-            f"--runtime-env-agent-port={ports[4]}",
-            f"--metrics-export-port={ports[5]}",
-            f"--worker-port-list={','.join(map(str, ports[8:24]))}",
-            "--disable-usage-stats",
-        ]
         if not self.nodes:
-            self.port = ports[6]
-            args = ["--head", f"--port={self.port}", f"--temp-dir={self.temp}", "--include-dashboard=false",
-                    f"--ray-client-server-port={ports[7]}", *args]  # fmt: skip
+            self.port = free_ports(1)[0]
+            args = ["--head", f"--port={self.port}", f"--temp-dir={self.temp}", *node_options(head=True)]
         else:
-            args = [f"--address={self.address}", *args]
+            args = [f"--address={self.address}", *node_options(head=False)]
+        args += [f"--num-cpus={cpus}", "--num-gpus=0"]
         started = subprocess.run([RAY, "start", *args], env=self.env, capture_output=True, text=True, timeout=120)
         if started.returncode != 0:
             raise RuntimeError(f"ray start failed: {started.stderr[-2000:]}")
-        node = self.raylet_of(ports[0])
+        node = self.raylet_of(int(next(a for a in args if a.startswith("--node-manager-port=")).split("=")[1]))
         self.nodes.append(node)
         return node
 

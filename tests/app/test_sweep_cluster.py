@@ -1,8 +1,8 @@
 """`python -m app sweep --address` on a real Ray cluster of this machine (a head and two one-CPU
-worker nodes), through the drills a cluster puts a sweep to: the driver SIGKILLed with two cells in
-flight and started again; a worker node lost (its raylet SIGKILLed) while a search trial runs on
-it, then while a final run does. Every run is retried on a live node from its last checkpoint,
-every cell completes once, and the driver never hangs."""
+worker nodes), through the drills a cluster puts a sweep to: the driver SIGKILLed with two cells
+searching and started again; a worker node lost (its raylet SIGKILLed) while a search trial runs on
+it, then while a final run does; the driver SIGKILLed again during a final run. Every run is
+retried on a live node from its last checkpoint, every cell completes once, the driver never hangs."""
 
 from __future__ import annotations
 
@@ -50,25 +50,35 @@ def wait_for(what: str, condition: Callable[[], object], driver: subprocess.Pope
     pytest.fail(f"timed out waiting for {what}")
 
 
-def running_on(out: Path, kind: str, cluster) -> tuple | None:
-    """A run of `kind` (trials or final) that a worker node is training now, past its first epoch
-    (it has a last.ckpt to resume from): (node, run folder). The run records where it runs
-    (results.json `nodes`: node and process), and that process is alive on that node."""
+def running_on(out: Path, kind: str, cluster, since: str) -> list[tuple]:
+    """The runs of `kind` (trials or final) that worker nodes are training now, past their first
+    epoch (they have a last.ckpt to resume from): (node, run folder) each. The run records where it runs
+    (results.json `nodes`: node and process); that process is alive on that node, started at
+    `since` or later (a killed driver's runs take a moment to end) and is training."""
     by_id = {node.node_id: node for node in cluster.nodes[1:]}
+    found = []
     for results in out.glob(f"*/*/*/*/{'trials/*' if kind == 'trials' else 'final'}/results.json"):
         run = results.parent
         with contextlib.suppress(OSError, json.JSONDecodeError):
             now = record(run)
             where = (now.get("nodes") or [{}])[-1]
             node = by_id.get(where.get("node"))
-            if (
-                node
-                and cluster.runs_process(node, where["pid"])
-                and now.get("status") == "running"
-                and (run / "checkpoints" / "last.ckpt").is_file()
-            ):
-                return node, run
-    return None
+            if node and where["at"] >= since and cluster.runs_process(node, where["pid"]) and training(run, now):
+                found.append((node, run))
+    return found
+
+
+def training(run: Path, now: dict) -> bool:
+    """Whether the run's latest start is training with a checkpoint behind it: it resumed from its
+    last.ckpt, or wrote one, since it started."""
+    started = time.mktime(time.strptime(now["nodes"][-1]["at"], "%Y-%m-%dT%H:%M:%S"))
+    checkpoint = run / "checkpoints" / "last.ckpt"
+    resumed = [r for r in now.get("resumes", []) if r["at"] >= now["nodes"][-1]["at"]]
+    return (
+        now.get("status") == "running"
+        and checkpoint.is_file()
+        and (bool(resumed) or checkpoint.stat().st_mtime >= started)
+    )
 
 
 def record(run: Path) -> dict:
@@ -91,8 +101,11 @@ def test_a_lost_node_and_a_killed_driver_cost_nothing(tmp_path, cluster):
         cluster.address,
     ]
     env = environment(**cluster.env)
+    since = ""  # when the current driver started
 
     def start_driver(log: str) -> subprocess.Popen:
+        nonlocal since
+        since = time.strftime("%Y-%m-%dT%H:%M:%S")
         handle = (tmp_path / log).open("w")
         return subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
@@ -111,19 +124,28 @@ def test_a_lost_node_and_a_killed_driver_cost_nothing(tmp_path, cluster):
     driver = start_driver("driver2.log")
     # 2. a worker node lost while a search trial runs on it (past its first epoch)
     node, lost_trial = wait_for(
-        "a checkpointed trial on a worker node", lambda: running_on(out, "trials", cluster), driver
-    )
+        "a checkpointed trial on a worker node", lambda: running_on(out, "trials", cluster, since), driver
+    )[0]
     cluster.kill_node(node)
     lost_trial_node = node
     cluster.start_node()  # a node joins: the cluster holds two runs again
     # 3. a worker node lost while a final run runs on it (past its first epoch)
     node, lost_final = wait_for(
-        "a checkpointed final run on a worker node", lambda: running_on(out, "final", cluster), driver
-    )
+        "a checkpointed final run on a worker node", lambda: running_on(out, "final", cluster, since), driver
+    )[0]
     cluster.kill_node(node)
     lost_final_node = node
     cluster.start_node()
-    assert driver.wait(timeout=DRILL_SECONDS) == 0, (tmp_path / "driver2.log").read_text()[-3000:]
+    # 4. the lost final run started again on a live node; the driver SIGKILLed while it runs
+    wait_for(
+        "the lost final run to run again on another node",
+        lambda: lost_final in [run for _, run in running_on(out, "final", cluster, since)],
+        driver,
+    )
+    os.killpg(driver.pid, signal.SIGKILL)
+    driver.wait()
+    driver = start_driver("driver3.log")
+    assert driver.wait(timeout=DRILL_SECONDS) == 0, (tmp_path / "driver3.log").read_text()[-3000:]
 
     rows = list(csv.DictReader((out / "sweep.csv").open()))
     assert sorted((row["loss"], row["status"]) for row in rows) == [("classic_at", "complete"), ("trades", "complete")]
@@ -135,11 +157,15 @@ def test_a_lost_node_and_a_killed_driver_cost_nothing(tmp_path, cluster):
         assert record(cell / "final")["status"] == "complete"
         tests = EventAccumulator(str(cell / "final")).Reload().Scalars("test/clean_acc")
         assert len(tests) == 1  # measured once: the final run completed exactly once
-    # the lost trial and the lost final run resumed from their own last.ckpt on another node
-    for lost, node in ((lost_trial, lost_trial_node), (lost_final, lost_final_node)):
+    # the lost trial and the lost final run were started again on another node (Tune's and Ray's
+    # retries) and resumed from their own last.ckpt; the final run again after the driver's kill
+    for lost, node, starts in ((lost_trial, lost_trial_node, 2), (lost_final, lost_final_node, 3)):
         moved = record(lost)
-        assert [n["node"] for n in moved["nodes"]][-2] == node.node_id != moved["nodes"][-1]["node"]
+        started_on = [n["node"] for n in moved["nodes"]]
+        assert node.node_id in started_on[:-1] and started_on[-1] != node.node_id, started_on
+        assert len(started_on) >= starts, started_on
         resumes = moved.get("resumes", [])
-        assert resumes and resumes[-1]["checkpoint"] == str(lost / "checkpoints" / "last.ckpt"), resumes
-    log = (tmp_path / "driver2.log").read_text().splitlines()
+        assert len(resumes) >= starts - 1, resumes
+        assert {r["checkpoint"] for r in resumes} == {str(lost / "checkpoints" / "last.ckpt")}, resumes
+    log = (tmp_path / "driver3.log").read_text().splitlines()
     assert any(line.startswith(f"sweep {out}: 2 complete; ledger") for line in log)
