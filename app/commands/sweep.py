@@ -114,7 +114,8 @@ def clusters(args: argparse.Namespace, sweep) -> list[tuple[str, dict[str, float
 
 
 def print_estimate(args: argparse.Namespace, sweep, selected, out: Path, planned, benches) -> None:
-    from app.sweep.cost import PARTS, duration, estimate
+    from app.sweep.cost import PARTS, estimate
+    from app.sweep.progress import duration
 
     resources = clusters(args, sweep)
     first = resources[0][1]

@@ -82,14 +82,6 @@ class Estimate:
 PARTS = ("search", "training", "validation", "test")
 
 
-def duration(seconds: float) -> str:
-    """Seconds as a person reads them: minutes, hours or days."""
-    for unit, size in (("days", 86400.0), ("h", 3600.0)):
-        if seconds >= 2 * size:
-            return f"{seconds / size:,.1f} {unit}"
-    return f"{seconds / 60:,.1f} min"
-
-
 def read_bench(path: Path) -> dict[str, Any]:
     """A `python -m app bench --json` file: one line naming the file when it is not one."""
     try:

@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from app.sweep.cells import Cell
-from app.sweep.cost import duration
+
+
+def duration(seconds: float) -> str:
+    """Seconds as a person reads them: minutes, hours or days."""
+    for unit, size in (("days", 86400.0), ("h", 3600.0)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:,.1f} {unit}"
+    return f"{seconds / 60:,.1f} min"
 
 
 def describe(state: dict[str, Any]) -> tuple[str, str, str, str]:
