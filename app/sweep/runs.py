@@ -1,6 +1,9 @@
 """The runs of a cell, as Ray executes them: a search trial and the final training. Each is a
 normal `app fit` (the same CLI, callbacks, results.json) in a run folder of the cell, resumed in
-place from its last.ckpt when it was interrupted (a lost node, a killed driver)."""
+place from its last.ckpt when it was interrupted (a lost node, a killed driver).
+
+Torch and Lightning are imported inside the runs only: a cell's controller imports this module and
+stays a small process (one per cell in flight, all on the head node)."""
 
 from __future__ import annotations
 
@@ -14,26 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from lightning import Callback, LightningModule, Trainer
-
 from app.sweep.cells import Cell, option
 from app.sweep.folders import FINAL, TRIALS, read_record
 from app.sweep.hparams import write_session
 from modules.runs import write_json_atomic
-
-
-class ReportToTune(Callback):
-    """After each epoch's validation: the search metric (`val/<metric>`) and the epoch, to Tune."""
-
-    def __init__(self, metric: str) -> None:
-        self.metric = metric
-
-    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        from ray import tune
-
-        value = trainer.callback_metrics.get(f"val/{self.metric}")
-        if value is not None:
-            tune.report({self.metric: float(value), "epoch": trainer.current_epoch + 1})
 
 
 def run_args() -> list[str]:
@@ -115,6 +102,8 @@ def trial_for(cell: Cell) -> Callable[[dict[str, Any]], None]:
         (keys `model.*`). A run that fails records why in its results.json and ends; only a
         lost worker raises, so that Tune starts the trial again (from its last checkpoint)."""
         from ray import tune
+
+        from app.sweep.report import ReportToTune
 
         context = tune.get_context()
         check_own_cell(cell.id(), config, context.get_experiment_name())

@@ -209,8 +209,9 @@ def test_cells_run_side_by_side_a_killed_driver_continues_and_a_failing_cell_is_
     assert {key: row["status"] for key, row in ledger(out).items()} == {key: row["status"] for key, row in rows.items()}
 
     retried = sweep(spec, out, ray_env, "--retry-failed", "--only", "protocol=broken", "--only", "loss=trades")
-    assert retried.returncode == 1 and "broken/digits/test_resnet/trades: searching" in retried.stdout
-    assert "classic_at: searching" not in retried.stdout and ledger(out)[("broken", "trades")]["status"] == "failed"
+    assert retried.returncode == 1 and "broken/digits/test_resnet/trades: started" in retried.stdout
+    assert "broken/digits/test_resnet/trades: failed: no trial finished an epoch" in retried.stdout
+    assert "classic_at: started" not in retried.stdout and ledger(out)[("broken", "trades")]["status"] == "failed"
 
     report = subprocess.run(
         [sys.executable, "-m", "app", "report", "--results", str(out), "--out", str(tmp_path / "r")],
