@@ -1,9 +1,12 @@
 """The sweep's scheduler without Ray: N cells in flight, refilled as cells end, capacity read again
-every turn (nodes joining and leaving), --max-cells, and lost cells started again."""
+every turn (nodes joining and leaving), --max-cells, and lost cells started again; and the check
+that keeps two cells in flight from mixing their arguments."""
 
 from __future__ import annotations
 
 import itertools
+
+import pytest
 
 from app.sweep.cells import Cell
 from app.sweep.scheduler import LOST_CELL_RETRIES, Lost, schedule
@@ -117,3 +120,14 @@ def test_no_capacity_waits_until_a_node_joins():
     log = Log(cluster)
     schedule(cells, cluster, log, turn_seconds=0)
     assert [turn for turn, _ in cluster.starts] == [5, 6] and set(log.outcomes) == set(cells)
+
+
+def test_a_trial_given_another_cells_arguments_refuses_to_train():
+    from app.sweep.runs import check_own_cell
+
+    mine, other = grid(2)
+    check_own_cell(mine.id(), {"cell_id": mine.id()}, f"search-{mine.id()}")
+    with pytest.raises(RuntimeError, match="was given the arguments of cell"):
+        check_own_cell(mine.id(), {"cell_id": other.id(), "cell_dir": "/sweeps/x"}, f"search-{mine.id()}")
+    with pytest.raises(RuntimeError, match="refusing to train another cell's run"):
+        check_own_cell(mine.id(), {"cell_id": mine.id()}, f"search-{other.id()}")
