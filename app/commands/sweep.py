@@ -79,6 +79,10 @@ def positive(flag: str, value: int | None) -> None:
         raise ConfigError(f"{flag} {value}: expected an integer >= 1")
 
 
+def resources_text(resources: dict[str, float]) -> str:
+    return ", ".join(f"{key} {value:g}" for key, value in resources.items())
+
+
 def devices_per_run(resources: dict[str, float]) -> float:
     return max(resources.get("gpu", 0.0), 1.0)
 
@@ -91,10 +95,14 @@ def clusters(args: argparse.Namespace, sweep) -> list[tuple[str, dict[str, float
         found = []
         for gpus in args.gpus:
             resources = run_resources(sweep.resources, gpus)
-            found.append((f"{gpus} GPUs", resources, int(gpus // max(resources.get("gpu", 0.0), 1e-9))))
+            per_run = resources.get("gpu", 0.0)
+            found.append((f"{gpus} GPUs", resources, int(gpus // per_run) if per_run > 0 else 0))
         return found
     if args.address:
-        import ray
+        try:
+            import ray
+        except ImportError:
+            raise ConfigError("--address needs Ray: pip install -e '.[sweep]'") from None
 
         from app.sweep.cluster import capacity, connect, namespace, wait_for_nodes
 
@@ -117,9 +125,8 @@ def print_estimate(args: argparse.Namespace, sweep, selected, out: Path, planned
     from app.sweep.cost import PARTS, estimate
     from app.sweep.progress import duration
 
-    resources = clusters(args, sweep)
-    first = resources[0][1]
-    priced = estimate(sweep, planned.todo(), out, selected, benches, devices_per_run(first))
+    clusters_found = clusters(args, sweep)
+    priced = estimate(sweep, planned.todo(), out, selected, benches, devices_per_run(clusters_found[0][1]))
     total = sum(priced.hours.values())
     print(
         f"about {total:,.1f} GPU-hours left: "
@@ -133,9 +140,10 @@ def print_estimate(args: argparse.Namespace, sweep, selected, out: Path, planned
         shown = ", ".join(backbones[:3]) + (f" and {len(backbones) - 3} more" if len(backbones) > 3 else "")
         print(f"  priced from {source}: {shown}")
     concurrent = sweep.search.concurrent_trials
-    for description, _, runs in resources:
+    for description, resources, runs in clusters_found:
         if runs < 1:
-            print(f"wall-clock on {description}: a run does not fit there")
+            why = "its runs use no GPU" if args.gpus and not resources.get("gpu") else "a run does not fit there"
+            print(f"wall-clock on {description}: {why} ({resources_text(resources)})")
             continue
         in_flight = cells_in_flight(max(1, runs // concurrent), args.max_cells)
         wall = priced.wall_seconds(in_flight)
