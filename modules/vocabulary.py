@@ -6,6 +6,7 @@ No torch, no Lightning: the report and the data package import it cheaply."""
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Literal
 
@@ -93,6 +94,9 @@ LOSS_NAMES: dict[str, str] = {
     "classic_at": "Classic AT",
 }
 TRADES, CLASSIC_AT = LOSS_NAMES["trades"], LOSS_NAMES["classic_at"]
+# A registered adaptation protocol's display name: with its epochs it names any run's protocol the way
+# the paper names its own ("FFT (50 epochs)"); registered protocols not listed here keep their name.
+ADAPTATION_LABELS: dict[str, str] = {"full": "FFT", "linear_probe": "LP", "lp_ft": "LP-FT", "partial": "Partial FT"}
 FFT50, FFT5, LP50 = PROTOCOL_NAMES["fft50"], PROTOCOL_NAMES["fft5"], PROTOCOL_NAMES["lp50"]
 
 SIZE_CLASSES: tuple[str, ...] = ("small", "medium", "large")
@@ -114,6 +118,22 @@ def paper_protocol(value: object) -> str | None:
 
 def paper_loss(value: object) -> str | None:
     return _canonical(value, LOSS_NAMES)
+
+
+def protocol_label(adaptation: str, epochs: int) -> str:
+    """A run's protocol as the paper names its protocols: ("lp_ft", 50) -> "LP-FT (50 epochs)"."""
+    return f"{ADAPTATION_LABELS.get(adaptation, adaptation)} ({epochs} epoch{'' if epochs == 1 else 's'})"
+
+
+def protocol_epochs(label: str) -> int | None:
+    """The epochs in a protocol's display name ("LP-FT (50 epochs)" -> 50), None when it names none."""
+    match = re.search(r"\((\d+) epochs?\)$", label)
+    return int(match[1]) if match else None
+
+
+def loss_label(loss: str) -> str:
+    """The paper's name of one of its losses ("trades" -> "TRADES"); any other loss keeps its registry name."""
+    return paper_loss(loss) or loss
 
 
 def accepted(mapping: dict[str, str]) -> str:

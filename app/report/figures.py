@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -15,11 +16,21 @@ import pandas as pd  # noqa: E402
 
 from modules.vocabulary import ACCURACY_COLUMNS, CLASSIC_AT, TRADES, protocol_order  # noqa: E402
 
-from .proxies import PROXIES, TARGET, paired_totals  # noqa: E402
+from .proxies import paired_totals  # noqa: E402
 
-_PROTOCOL_COLORS = ["tab:blue", "tab:orange", "tab:green", "tab:purple"]
-_LOSS_MARKERS = {TRADES: "o", CLASSIC_AT: "^"}
-_LOSS_COLORS = {TRADES: "tab:blue", CLASSIC_AT: "tab:orange"}
+_PROTOCOL_COLORS = ["tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive"]
+_PAPER_LOSSES = [TRADES, CLASSIC_AT]
+_MARKERS = ["o", "^", "s", "D", "v", "P", "X"]
+_COLORS = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:cyan"]
+
+
+def _losses(losses: list[str]) -> list[str]:
+    """The paper's losses first (their markers and colours stay the same in every figure), then the others."""
+    return [*_PAPER_LOSSES, *sorted(set(losses) - set(_PAPER_LOSSES))]
+
+
+def _style(loss: str, losses: list[str], styles: list[str]) -> str:
+    return styles[_losses(losses).index(loss) % len(styles)]
 
 
 def _save(fig: plt.Figure, data: pd.DataFrame, directory: Path, name: str) -> Path:
@@ -49,11 +60,13 @@ def clean_vs_robust(rows: pd.DataFrame, runs: pd.DataFrame, directory: Path) -> 
     ).rename(columns={"ft_strategy": "protocol", "loss_function": "loss"})
     datasets = sorted(data["dataset"].unique())
     protocols = protocol_order(list(data["protocol"].unique()))
+    losses = list(data["loss"].unique())
     fig, axes = _grid(len(datasets), 3, 4.6, 4.0)
     for ax, dataset in zip(axes, datasets):
         of_dataset = data[(data["dataset"] == dataset) & ~data["user_run"]]
-        for color, protocol in zip(_PROTOCOL_COLORS, protocols):
-            for loss, marker in _LOSS_MARKERS.items():
+        for color, protocol in zip(itertools.cycle(_PROTOCOL_COLORS), protocols):
+            for loss in _losses(losses):
+                marker = _style(loss, losses, _MARKERS)
                 points = of_dataset[(of_dataset["protocol"] == protocol) & (of_dataset["loss"] == loss)]
                 ax.scatter(
                     points["clean_acc"],
@@ -142,12 +155,13 @@ def ranking_bars(rankings: pd.DataFrame, directory: Path, yours: pd.DataFrame | 
     )
     data = pd.concat([rankings.assign(yours=False), marked[rankings.columns.tolist() + ["yours"]]], ignore_index=True)
     protocols = protocol_order(list(data["protocol"].unique()))
+    losses = list(data["loss"].unique())
     longest = max((len(g) for _, g in data.groupby("protocol")), default=1)
     fig, axes = _grid(len(protocols), 3, 6.2, max(3.0, 0.8 + 0.15 * longest))
     for ax, protocol in zip(axes, protocols):
         ranked = data[data["protocol"] == protocol].sort_values(["borda", "yours"])
         positions = np.arange(len(ranked))
-        bars = ax.barh(positions, ranked["borda"], color=[_LOSS_COLORS.get(loss, "gray") for loss in ranked["loss"]])
+        bars = ax.barh(positions, ranked["borda"], color=[_style(loss, losses, _COLORS) for loss in ranked["loss"]])
         for bar, mine in zip(bars, ranked["yours"]):
             if mine:
                 bar.set(hatch="///", edgecolor="black", linewidth=1.2)
@@ -159,40 +173,49 @@ def ranking_bars(rankings: pd.DataFrame, directory: Path, yours: pd.DataFrame | 
         ax.invert_yaxis()
         ax.set(title=protocol, xlabel="Borda total (lower is better)")
         ax.grid(axis="x", alpha=0.3)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in _LOSS_COLORS.values()]
-    fig.legend(handles, list(_LOSS_COLORS), loc="upper center", ncol=2, bbox_to_anchor=(0.5, 1.01))
+    shown = [loss for loss in _losses(losses) if loss in losses]
+    handles = [plt.Rectangle((0, 0), 1, 1, color=_style(loss, losses, _COLORS)) for loss in shown]
+    fig.legend(handles, shown, loc="upper center", ncol=len(shown), bbox_to_anchor=(0.5, 1.01))
     fig.tight_layout(rect=(0, 0, 1, 0.98))
     return _save(fig, data, directory, "rankings")
 
 
-def rank_comparison(rankings: pd.DataFrame, directory: Path) -> Path:
-    """Each configuration's Borda total under a cheap protocol against FFT-50's."""
-    pairs = pd.concat(
-        [paired_totals(rankings, proxy).assign(proxy=proxy, target=TARGET) for proxy in PROXIES], ignore_index=True
+def rank_comparison(rankings: pd.DataFrame, pairs: list[tuple[str, str]], directory: Path) -> Path:
+    """Each configuration's Borda total under a cheaper protocol against the target's, per (proxy, target)."""
+    data = pd.concat(
+        [paired_totals(rankings, proxy, target).assign(proxy=proxy, target=target) for proxy, target in pairs],
+        ignore_index=True,
     )
-    fig, axes = _grid(len(PROXIES), 2, 4.6, 4.3)
-    for ax, proxy in zip(axes, PROXIES):
-        of_proxy = pairs[pairs["proxy"] == proxy]
-        for loss, marker in _LOSS_MARKERS.items():
-            points = of_proxy[of_proxy["loss"] == loss]
+    losses = list(data["loss"].unique()) if len(data) else []
+    fig, axes = _grid(len(pairs), 2, 4.6, 4.3)
+    for ax, (proxy, target) in zip(axes, pairs):
+        of_pair = data[(data["proxy"] == proxy) & (data["target"] == target)]
+        for loss in _losses(losses):
+            points = of_pair[of_pair["loss"] == loss]
+            if points.empty:
+                continue
             ax.scatter(
                 points["borda_target"],
                 points["borda_proxy"],
-                marker=marker,
+                marker=_style(loss, losses, _MARKERS),
                 s=18,
                 alpha=0.7,
-                color=_LOSS_COLORS[loss],
+                color=_style(loss, losses, _COLORS),
                 label=loss,
             )
-        ax.set(xlabel=f"Borda total, {TARGET}", ylabel=f"Borda total, {proxy}", title=f"{proxy} vs {TARGET}")
+        ax.set(xlabel=f"Borda total, {target}", ylabel=f"Borda total, {proxy}", title=f"{proxy} vs {target}")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    return _save(fig, pairs, directory, "rank_comparison")
+        if len(of_pair):
+            ax.legend(fontsize=8)
+    return _save(fig, data, directory, "rank_comparison")
 
 
 def odds_ratios(wins: pd.DataFrame, directory: Path) -> Path:
-    """Left: TRADES' win odds per size class (sign test); right: each size class's odds ratio
-    against the other classes (Fisher). Log scale, one marker per protocol."""
+    """For the first pair of losses in `wins` (TRADES and classic AT in the paper). Left: the first
+    loss's win odds per size class (sign test); right: each size class's odds ratio against the
+    other classes (Fisher). Log scale, one marker per protocol."""
+    a, b = wins[["loss_a", "loss_b"]].iloc[0]
+    wins = wins[(wins["loss_a"] == a) & (wins["loss_b"] == b)]
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     protocols = protocol_order(list(wins["protocol"].unique()))
     width = 0.8 / max(1, len(protocols))
@@ -202,7 +225,7 @@ def odds_ratios(wins: pd.DataFrame, directory: Path) -> Path:
             "win_odds",
             "sign_p",
             list(dict.fromkeys(wins["size"])),
-            "TRADES wins / AT wins",
+            f"{a} wins / {b} wins",
             "Which loss wins (sign test)",
         ),
         (
@@ -232,6 +255,33 @@ def odds_ratios(wins: pd.DataFrame, directory: Path) -> Path:
         ax.set(ylabel=ylabel, title=title)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    fig.suptitle("TRADES vs classic AT (> 1: TRADES)")
+    fig.suptitle(f"{a} vs {b} (> 1: {a})")
     fig.tight_layout()
     return _save(fig, wins, directory, "odds_ratios")
+
+
+def predicted_placements(predicted: pd.DataFrame, directory: Path) -> Path:
+    """Each configuration's predicted protocol rank (dot) and its 80% interval (bar), one panel per protocol."""
+    protocols = list(dict.fromkeys(predicted["protocol"]))
+    fig, axes = _grid(len(protocols), 2, 6.0, max(2.2, 0.8 + 0.35 * predicted["protocol"].value_counts().max()))
+    for ax, protocol in zip(axes, protocols):
+        rows = predicted[predicted["protocol"] == protocol].reset_index(drop=True)
+        y = np.arange(len(rows))
+        ax.errorbar(
+            rows["predicted_rank"],
+            y,
+            xerr=[rows["predicted_rank"] - rows["low"], rows["high"] - rows["predicted_rank"]],
+            fmt="o",
+            color="tab:red",
+            capsize=3,
+        )
+        ax.set_yticks(
+            y,
+            [f"{_label(b, loss)}: {basis}" for b, loss, basis in zip(rows["backbone"], rows["loss"], rows["basis"])],
+            fontsize=7,
+        )
+        ax.set(xlim=(0, rows["out_of"].max() + 1), xlabel="predicted rank (80% interval), 1 = best", title=protocol)
+        ax.invert_yaxis()
+        ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, predicted, directory, "predicted_placements")

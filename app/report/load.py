@@ -1,14 +1,16 @@
 """Reading results: CSVs in the schema of `paper_results.csv` and the app's `results.json`.
 
 A CSV is a published or curated table, so anything wrong in it is an error. A
-`results.json` is one run, which may be unfinished or outside the paper's design
-(another loss, another protocol): such a run is skipped with a stated reason.
+`results.json` is one run of any loss, protocol, dataset and backbone; its protocol is named as
+the paper names its own ("LP-FT (50 epochs)", `run_protocol`). A run that cannot be used
+(unfinished, unreadable, missing figures) is skipped with a stated reason.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,8 +28,10 @@ from modules.vocabulary import (
     ROW_KEY,
     UNKNOWN,
     accepted,
+    loss_label,
     paper_loss,
     paper_protocol,
+    protocol_label,
 )
 
 from .errors import ReportInputError
@@ -152,6 +156,19 @@ def read_csv(path: Path) -> pd.DataFrame:
     return _finish(table)
 
 
+def run_protocol(run: dict) -> str:
+    """A run's protocol by its adaptation and epochs ("LP-FT (50 epochs)"); for a results.json
+    without them, its `protocol`: a study name ("fft50"), `<adaptation>-<epochs>ep`, or as it is."""
+    adaptation, epochs = run.get("adaptation"), run.get("epochs")
+    if isinstance(adaptation, str) and isinstance(epochs, int) and not isinstance(epochs, bool):
+        return protocol_label(adaptation, epochs)
+    named = paper_protocol(run["protocol"])
+    if named is not None:
+        return named
+    match = re.fullmatch(r"(.+)-(\d+)ep", run["protocol"])
+    return protocol_label(match[1], int(match[2])) if match else run["protocol"]
+
+
 def read_run(path: Path) -> dict[str, object] | Skip:
     """One row from a run's results.json, or the reason it cannot be ranked."""
     try:
@@ -166,13 +183,6 @@ def read_run(path: Path) -> dict[str, object] | Skip:
     absent = [k for k in ("backbone", "dataset", "loss", "protocol") if not isinstance(run.get(k), str)]
     if absent:
         return Skip(str(path), f"missing {', '.join(absent)}")
-    loss, protocol = paper_loss(run["loss"]), paper_protocol(run["protocol"])
-    if loss is None:
-        return Skip(str(path), f"loss {run['loss']!r} is not one of the paper's losses ({accepted(LOSS_NAMES)})")
-    if protocol is None:
-        return Skip(
-            str(path), f"protocol {run['protocol']!r} is not one of the paper's protocols ({accepted(PROTOCOL_NAMES)})"
-        )
     row: dict[str, object] = {}
     for column in ACCURACY_COLUMNS:
         value = run.get(column)
@@ -188,8 +198,8 @@ def read_run(path: Path) -> dict[str, object] | Skip:
         | {
             "backbone": backbone,
             "dataset": run["dataset"],
-            "loss_function": loss,
-            "ft_strategy": protocol,
+            "loss_function": loss_label(run["loss"]),
+            "ft_strategy": run_protocol(run),
             SOURCE: str(path),
         }
         | run_cost(run)
@@ -242,4 +252,6 @@ def load_results(paths: list[str | Path]) -> Loaded:
     runs = _finish(pd.DataFrame(rows)) if rows else _empty()
     _check_unique(tables, "table rows")
     _check_unique(runs, "runs")
+    if len(tables) and len(runs):
+        _check_unique(pd.concat([tables, runs], ignore_index=True), "results (a table row and a run)")
     return Loaded(tables, runs, skipped)

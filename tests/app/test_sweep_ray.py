@@ -14,6 +14,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from app_runs import ROOT, environment, tiny_sweep
@@ -224,7 +225,14 @@ def test_cells_run_side_by_side_a_killed_driver_continues_and_a_failing_cell_is_
         timeout=300,
     )
     assert report.returncode == 0, report.stderr[-2000:]
-    assert (tmp_path / "r" / "report.md").is_file()
+    # the sweep's own protocol is a study of its own: both complete cells ranked, nothing skipped
+    ranked = pd.read_csv(tmp_path / "r" / "study" / "rankings.csv")
+    assert sorted(zip(ranked["protocol"], ranked["loss"])) == [
+        ("FFT (2 epochs)", "Classic AT"),
+        ("FFT (2 epochs)", "TRADES"),
+    ]
+    assert pd.read_csv(tmp_path / "r" / "skipped.csv").empty
+    assert "## Your study" in (tmp_path / "r" / "report.md").read_text()
 
 
 def test_a_run_larger_than_every_node_is_one_line_before_any_cell_starts(tmp_path, ray_env):

@@ -73,6 +73,6 @@ def test_incomplete_configuration_is_excluded_and_reported(tmp_path):
     messages: list[str] = []
     report = build_report([tmp_path / "hand.csv"], tmp_path / "out", log=messages.append)
     assert any("excluded from the FFT (50 epochs) ranking" in m and C in m for m in messages)
-    assert (tmp_path / "out" / "incomplete.csv").read_text().count(C) == 1
+    assert (tmp_path / "out" / "study" / "incomplete.csv").read_text().count(C) == 1
     assert "Incomplete configurations" in (tmp_path / "out" / "report.md").read_text()
-    assert len(report.rankings) == 2
+    assert report.published is None and len(report.study.rankings) == 2

@@ -43,8 +43,9 @@ def test_structure_of_the_paper_report(paper_report, paper_csv):
     mac = pd.read_csv(out / "agreement_mac.csv")
     assert set(mac["protocol"]) == PROTOCOL_NAMES and (mac["n"] == 480).all()
     assert mac["mac"].between(0, 1).all()
-    wins = pd.read_csv(out / "trades_vs_at.csv")
-    assert (wins["trades_wins"] + wins["at_wins"] + wins["ties"]).tolist() == [
+    wins = pd.read_csv(out / "losses.csv")
+    assert set(zip(wins["loss_a"], wins["loss_b"])) == {("TRADES", "Classic AT")}
+    assert (wins["a_wins"] + wins["b_wins"] + wins["ties"]).tolist() == [
         n * 6 * 5 for n in (7, 15, 18, 40)
     ] * 3  # backbones per size class x datasets x measurements
     proxies = pd.read_csv(out / "proxies.csv")
@@ -86,10 +87,10 @@ def test_user_runs_are_placed_among_the_published(paper_csv, tmp_path, capsys):
     worst = placed.loc["efficientnet-b0"]  # mapped to the paper's name
     assert (worst["protocol"], worst["loss"], worst["out_of"]) == ("LP (50 epochs)", "Classic AT", 81)
     assert worst["rank"] > 1 and worst["borda"] <= 5 * 81
-    assert pd.isna(placed.loc["resnet18.a1_in1k", "rank"])  # no published results on my-dataset
-    # The analysis itself stays over the 1,440 published results.
+    assert "resnet18.a1_in1k" not in placed.index  # no published results on my-dataset to place it among
+    # The published analysis stays over the 1,440 published results; the runs are a study of their own.
     assert len(pd.read_csv(out / "results.csv")) == 1440
-    assert len(pd.read_csv(out / "user_runs.csv")) == 3
+    assert len(pd.read_csv(out / "study" / "results.csv")) == 3
     scatter = pd.read_csv(out / "figures" / "clean_vs_robust.csv")
     assert scatter["user_run"].sum() == 3
     text = (out / "report.md").read_text()
@@ -99,7 +100,7 @@ def test_user_runs_are_placed_among_the_published(paper_csv, tmp_path, capsys):
 @pytest.mark.parametrize("protocol", sorted(PROTOCOL_NAMES))
 def test_top_configuration_has_the_lowest_total(paper_report, protocol):
     report, _ = paper_report
-    ranked = report.rankings[report.rankings["protocol"] == protocol]
+    ranked = report.published.rankings[report.published.rankings["protocol"] == protocol]
     assert ranked.iloc[0]["borda"] == ranked["borda"].min() and ranked.iloc[0]["rank"] == 1
 
 

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from app.report.agreement import agreement, mean_absolute_correlation, spearman_matrix
-from app.report.proxies import proxy_correlations
-from app.report.trades_vs_at import duels, per_backbone, win_counts
+from app.report.losses import duels, loss_pairs, per_backbone, win_counts
+from app.report.proxies import proxy_correlations, proxy_pairs
 from modules.vocabulary import ACCURACY_COLUMNS
 
 
@@ -70,9 +70,9 @@ def test_trades_vs_at_counts_and_fisher():
     table = duels(_duel_rows())
     assert len(table) == 10
     wins = win_counts(table).set_index("size")
-    assert wins.loc["small", ["trades_wins", "at_wins", "ties"]].tolist() == [5, 0, 0]
-    assert wins.loc["large", ["trades_wins", "at_wins", "ties"]].tolist() == [2, 2, 1]
-    assert wins.loc["all", ["trades_wins", "at_wins", "ties"]].tolist() == [7, 2, 1]
+    assert wins.loc["small", ["a_wins", "b_wins", "ties"]].tolist() == [5, 0, 0]
+    assert wins.loc["large", ["a_wins", "b_wins", "ties"]].tolist() == [2, 2, 1]
+    assert wins.loc["all", ["a_wins", "b_wins", "ties"]].tolist() == [7, 2, 1]
     # TRADES' win odds and the exact sign test: small 5-0 -> p = 2 / 2^5; large 2-2 -> p = 1;
     # all 7-2 -> p = 2 * (C(9,7) + C(9,8) + C(9,9)) / 2^9 = 92 / 512
     assert math.isinf(wins.loc["small", "win_odds"]) and wins.loc["small", "sign_p"] == pytest.approx(2 / 32)
@@ -90,7 +90,21 @@ def test_trades_vs_at_counts_and_fisher():
 
 def test_unpaired_results_are_not_compared():
     rows = _duel_rows().iloc[:3]  # the large backbone has no classic AT result
-    assert win_counts(duels(rows))["trades_wins"].tolist() == [5, 5]  # small and all
+    assert win_counts(duels(rows))["a_wins"].tolist() == [5, 5]  # small and all
+
+
+def test_every_pair_of_losses_duels_the_paper_losses_first():
+    rows = _duel_rows()
+    mart = rows[rows["loss_function"] == "TRADES"].assign(loss_function="mart", Linf_acc=0.99)
+    both = pd.concat([rows, mart], ignore_index=True)
+    assert loss_pairs(list(both["loss_function"].unique())) == [
+        ("TRADES", "Classic AT"),
+        ("TRADES", "mart"),
+        ("Classic AT", "mart"),
+    ]
+    wins = win_counts(duels(both)).set_index(["loss_a", "loss_b", "size"])
+    # mart copies TRADES but for a better Linf: it wins the Linf duels, the other four measurements tie
+    assert wins.loc[("TRADES", "mart", "all"), ["a_wins", "b_wins", "ties"]].tolist() == [0, 2, 8]
 
 
 def test_proxy_spearman():
@@ -112,6 +126,22 @@ def test_proxy_spearman():
     assert proxies.loc["FFT (5 epochs)", "spearman"] == pytest.approx(0.8)
     assert proxies.loc["LP (50 epochs)", "spearman"] == pytest.approx(-1.0)
     assert proxies["n"].tolist() == [4, 4]
-    # Without FFT-50 there is nothing to predict: reported as n = 0, not a number.
-    alone = proxy_correlations(rankings[rankings["protocol"] != "FFT (50 epochs)"])
+    # Named pairs without the target's rankings: reported as n = 0, not a number.
+    alone = proxy_correlations(
+        rankings[rankings["protocol"] != "FFT (50 epochs)"],
+        pairs=[("FFT (5 epochs)", "FFT (50 epochs)"), ("LP (50 epochs)", "FFT (50 epochs)")],
+    )
     assert alone["n"].tolist() == [0, 0] and alone["spearman"].isna().all()
+
+
+def test_the_proxy_target_is_the_most_expensive_protocol():
+    assert proxy_pairs(["LP (50 epochs)", "FFT (5 epochs)", "FFT (50 epochs)"]) == [
+        ("FFT (5 epochs)", "FFT (50 epochs)"),
+        ("LP (50 epochs)", "FFT (50 epochs)"),
+    ]
+    # a study of its own: the most epochs, then what trains the most of the network
+    assert proxy_pairs(["LP (2 epochs)", "LP-FT (2 epochs)", "Partial FT (1 epoch)"]) == [
+        ("LP (2 epochs)", "LP-FT (2 epochs)"),
+        ("Partial FT (1 epoch)", "LP-FT (2 epochs)"),
+    ]
+    assert proxy_pairs(["FFT (2 epochs)"]) == []
