@@ -32,11 +32,14 @@ def table(frame: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 'es' if noun.endswith('s') else 's'}"
+
+
 def describe(rows: pd.DataFrame) -> str:
-    return (
-        f"{len(rows)} results: {rows['backbone'].nunique()} backbones, {rows['dataset'].nunique()} datasets, "
-        f"{rows['loss_function'].nunique()} losses, {rows['ft_strategy'].nunique()} protocols"
-    )
+    counts = (rows[c].nunique() for c in ("backbone", "dataset", "loss_function", "ft_strategy"))
+    named = [_count(n, noun) for n, noun in zip(counts, ("backbone", "dataset", "loss", "protocol"))]
+    return f"{_count(len(rows), 'result')}: {', '.join(named)}"
 
 
 def _analysis(analysis: Analysis, out_dir: Path, folder: str, level: str) -> list[str]:
