@@ -6,17 +6,23 @@ import json
 import os
 import stat
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
+import torch.nn.functional as F
 import yaml
 from lightning import Callback
+from PIL import Image
 
 from app.__main__ import main
 from app.cli import run_cli
 from modules.evaluation import MEASUREMENTS, Measurement
 from modules.evaluation.summary import selection_score
+from modules.model.losses import LOSSES, Loss, LossOutput
 
 QUICKSTART = "configs/quickstart.yaml"
 
@@ -281,3 +287,36 @@ def test_a_registered_measurement_runs_end_to_end(fitted_run):
     assert 0.0 <= results["brighter_acc"] <= 1.0
     assert results["attacks"]["brighter"] == {"shift": 0.2, "precision": "32"}
     assert results["seconds"]["brighter"] >= 0
+
+
+@dataclass
+class SquaredAT(Loss):
+    """A loss a user registers (README, "Adding a part"): classic AT's cross-entropy, squared."""
+
+    def __call__(self, model, x, y, attack):
+        logits = model(attack(x, y))
+        return LossOutput(F.cross_entropy(logits.float(), y) ** 2, logits, logits)
+
+
+def test_a_run_of_an_outside_loss_under_lp_ft_on_own_images_is_analysed_by_the_report(tmp_path):
+    images, generator = tmp_path / "images", np.random.default_rng(0)
+    for split in ("train", "val", "test"):
+        for label in range(3):
+            for n in range(6):
+                pixels = np.clip(generator.normal(80 * label, 30, (20, 20, 3)), 0, 255).astype(np.uint8)
+                (images / split / f"thing{label}").mkdir(parents=True, exist_ok=True)
+                Image.fromarray(pixels).save(images / split / f"thing{label}" / f"{n}.png")
+    LOSSES.register("squared_at")(SquaredAT)
+    try:
+        overrides = ["--model.loss", "squared_at", "--model.protocol", "lp_ft", "--model.lp_epochs", "1"]
+        data = ["--data", "image-folder", "--data.root", str(images), "--data.image_size", "16"]
+        assert main(short_run(tmp_path, *overrides, "--trainer.max_epochs", "2", *data)) == 0
+    finally:
+        LOSSES._entries.pop("squared_at")
+    assert main(["report", "--results", str(tmp_path / "runs"), "--out", str(tmp_path / "report")]) == 0
+    assert pd.read_csv(tmp_path / "report" / "skipped.csv").empty
+    (row,) = pd.read_csv(tmp_path / "report" / "study" / "results.csv", index_col=0).itertuples()
+    assert (row.loss_function, row.ft_strategy, row.dataset) == ("squared_at", "LP-FT (2 epochs)", "image-folder")
+    ranked = pd.read_csv(tmp_path / "report" / "study" / "rankings.csv")
+    assert ranked[["protocol", "loss", "rank"]].values.tolist() == [["LP-FT (2 epochs)", "squared_at", 1]]
+    assert "#### LP-FT (2 epochs): top 1 of 1" in (tmp_path / "report" / "report.md").read_text()
