@@ -5,7 +5,7 @@ from __future__ import annotations
 from lightning.pytorch.loggers import TensorBoardLogger
 
 
-def collect_examples(measurements: dict, dataset, shard: list[int], settings) -> list[tuple]:
+def collect_examples(measurements: dict, dataset) -> list[tuple]:
     """Up to 8 inputs of each measurement's last batch, with the model's predictions and the labels."""
     examples = []
     for name, measurement in measurements.items():
@@ -13,7 +13,7 @@ def collect_examples(measurements: dict, dataset, shard: list[int], settings) ->
             continue
         x = measurement.last_inputs[:8]
         predictions = measurement.predict(x).tolist()
-        labels = [int(dataset[i][1]) for i in shard[-len(measurement.last_inputs) :][:8]] if shard else []
+        labels = [int(dataset[i][1]) for i in measurement.last_indices[:8]]
         examples.append((name, x.detach().cpu(), predictions, labels))
     return examples
 

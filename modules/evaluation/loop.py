@@ -13,6 +13,7 @@ from torch import nn
 from modules.attacks.mode import eval_mode
 from modules.evaluation.figures import collect_examples
 from modules.evaluation.measurements import EvaluationSettings, build_measurements
+from modules.evaluation.outcomes import OutcomeStore
 
 
 class IndexedSubset(torch.utils.data.Dataset):
@@ -29,6 +30,18 @@ class IndexedSubset(torch.utils.data.Dataset):
         return x, y, self.indices[i]
 
 
+class Stopped(Exception):
+    """The measurements stopped between two batches because a stop was asked for (a signal): every
+    batch measured so far is recorded. `examples`: this process's examples kept and measured."""
+
+    def __init__(self, message: str, examples: dict[str, dict[str, int]]) -> None:
+        super().__init__(message)
+        self.examples = examples
+
+
+Record = Callable[[str, list[int], list[object]], None]  # (measurement, dataset indices, outcomes)
+
+
 def per_example(
     model: nn.Module,
     dataset,
@@ -38,48 +51,94 @@ def per_example(
     batch_size: int = 64,
     progress: Callable[[str], None] | None = None,
     progress_every: float = 30.0,
+    done: dict[str, dict[int, object]] | None = None,
+    record: Record | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> tuple[dict[str, dict[int, list[bool] | bool]], dict[str, float]]:
     """Per-example correctness of every measurement over `indices` of `dataset` (one shard),
     keyed by dataset index, and the seconds each measurement took. The model is evaluated in
     eval mode; attacks restore every module's mode themselves.
 
+    The batches are fixed: consecutive runs of `batch_size` of `indices`. A measurement skips a
+    batch whose examples are all in `done` (its earlier results); every batch it measures goes to
+    `record`. As every attack call is seeded afresh, a batch's outcomes do not depend on the batches
+    before it: a test resumed this way gives the figures of an uninterrupted one. `should_stop` is
+    asked after every batch; when it says so, `Stopped` is raised.
+
     `progress` receives a line at most every `progress_every` seconds (a standard AutoAttack
     on a CPU takes many minutes; a short run stays silent)."""
-    loader = torch.utils.data.DataLoader(IndexedSubset(dataset, indices), batch_size=batch_size)
-    results: dict[str, dict[int, list[bool] | bool]] = {name: {} for name in measurements}
+    done = done or {}
+    results: dict[str, dict[int, list[bool] | bool]] = {
+        name: {i: done[name][i] for i in indices if i in done.get(name, {})} for name in measurements
+    }
+    batches = [
+        list(range(start, min(start + batch_size, len(indices)))) for start in range(0, len(indices), batch_size)
+    ]
+    todo = [
+        (positions, [name for name in measurements if any(indices[p] not in results[name] for p in positions)])
+        for positions in batches
+    ]
+    todo = [(positions, names) for positions, names in todo if names]
+    loader = torch.utils.data.DataLoader(
+        IndexedSubset(dataset, indices), batch_sampler=[positions for positions, _ in todo]
+    )
     seconds = dict.fromkeys(measurements, 0.0)
-    done, last_report = 0, time.perf_counter()
+    new = dict.fromkeys(measurements, 0)
+    total = sum(len(positions) for positions, _ in todo)
+    measured, last_report = 0, time.perf_counter()
     with eval_mode(model):
-        for x, y, idx in loader:
+        for (x, y, idx), (_, names) in zip(loader, todo):
             x, y = x.to(device), y.to(device)
-            for name, measurement in measurements.items():
+            for name in names:
                 started = time.perf_counter()
-                correct = measurement.run(x, y, idx).cpu()
+                correct = measurements[name].run(x, y, idx).cpu()
                 seconds[name] += time.perf_counter() - started
-                results[name].update({int(i): c.tolist() for i, c in zip(idx, correct)})
-            done += len(y)
+                rows = [c.tolist() for c in correct]
+                results[name].update(zip(idx.tolist(), rows))
+                measurements[name].last_indices = idx.tolist()
+                new[name] += len(rows)
+                if record is not None:
+                    record(name, idx.tolist(), rows)
+            measured += len(y)
             if progress is not None and time.perf_counter() - last_report >= progress_every:
                 spent = ", ".join(f"{name} {value:.0f} s" for name, value in seconds.items())
-                progress(f"robustness measurements: {done}/{len(indices)} images done ({spent})")
+                progress(f"robustness measurements: {measured}/{total} images done ({spent})")
                 last_report = time.perf_counter()
+            if should_stop is not None and should_stop():
+                examples = {
+                    name: {"kept": len(indices) - sum(i not in done.get(name, {}) for i in indices), "measured": n}
+                    for name, n in new.items()
+                }
+                raise Stopped(f"stopped after {measured} of {total} images", examples)
     return results, seconds
 
 
-def gather(results: dict[str, dict[int, object]], seconds: dict[str, float]) -> tuple[dict, dict]:
-    """Union of every rank's per-example results (keyed by dataset index, so exact whatever the
-    sharding); seconds are the maximum over ranks (the wall time). A no-op without a process group."""
+def every_rank(value: object) -> list:
+    """`value` from every rank, in rank order ([value] without a process group)."""
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return results, seconds
+        return [value]
     everything: list = [None] * dist.get_world_size()
-    dist.all_gather_object(everything, (results, seconds))
+    dist.all_gather_object(everything, value)
+    return everything
+
+
+def gather(
+    results: dict[str, dict[int, object]], seconds: dict[str, float], kept: dict[str, int]
+) -> tuple[dict, dict, dict]:
+    """Union of every rank's per-example results (keyed by dataset index, so exact whatever the
+    sharding); seconds are the maximum over ranks (the wall time); the examples kept from earlier
+    starts, added over ranks."""
     merged = {name: {} for name in results}
     wall = dict.fromkeys(seconds, 0.0)
-    for part, part_seconds in everything:
+    total = dict.fromkeys(kept, 0)
+    for part, part_seconds, part_kept in every_rank((results, seconds, kept)):
         for name, rows in part.items():
             merged[name].update(rows)
         for name, value in part_seconds.items():
             wall[name] = max(wall[name], value)
-    return merged, wall
+        for name, value in part_kept.items():
+            total[name] += value
+    return merged, wall, total
 
 
 def evaluate(
@@ -92,18 +151,45 @@ def evaluate(
     batch_size: int = 64,
     rank: int = 0,
     world_size: int = 1,
+    store: OutcomeStore | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> dict:
     """Run the measurements `names` over `indices` (this rank's shard: indices[rank::world_size]),
     gather every rank's per-example results and let each measurement summarise them: accuracy per
     column, settings, seconds, and the fields a measurement adds (per corruption, who broke what,
-    the expected-robustness curve, the fp32 recheck)."""
+    the expected-robustness curve, the fp32 recheck).
+
+    With a `store`, the examples it already holds for these weights and settings are not measured
+    again and every batch measured is recorded in it (see outcomes.py); `report["examples"]` says
+    how many examples this call kept and measured, per measurement."""
     measurements = build_measurements(names, model, settings)
     shard = indices[rank::world_size]
-    results, seconds = per_example(
-        model, dataset, shard, measurements, device, batch_size, progress=rank_zero_info if rank == 0 else None
-    )
-    results, seconds = gather(results, seconds)
-    report: dict = {"accuracy": {}, "seconds": {}, "settings": {}, "num_images": len(indices)}
+    done = {name: store.load(name, m.described) for name, m in measurements.items()} if store else {}
+    try:
+        results, seconds = per_example(
+            model,
+            dataset,
+            shard,
+            measurements,
+            device,
+            batch_size,
+            progress=rank_zero_info if rank == 0 else None,
+            done=done,
+            record=store.append if store else None,
+            should_stop=should_stop,
+        )
+    finally:
+        if store is not None:
+            store.close()
+    kept = {name: sum(i in done.get(name, {}) for i in shard) for name in measurements}
+    results, seconds, kept = gather(results, seconds, kept)
+    report: dict = {
+        "accuracy": {},
+        "seconds": {},
+        "settings": {},
+        "num_images": len(indices),
+        "examples": {name: {"kept": kept[name], "measured": len(indices) - kept[name]} for name in measurements},
+    }
     for name, measurement in measurements.items():
         rows = results[name]
         if len(rows) != len(indices):
@@ -112,7 +198,7 @@ def evaluate(
         report["seconds"][name] = round(seconds[name], 3)
         for key, value in measurement.summarise(rows).items():
             report.setdefault(key, {}).update(value)
-    examples = collect_examples(measurements, dataset, shard, settings)
+    examples = collect_examples(measurements, dataset)
     if examples:
         report["_examples"] = examples
     return report

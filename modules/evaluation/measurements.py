@@ -85,6 +85,7 @@ class Measurement:
         self.name, self.column, self.model, self.settings = name, f"{name}_acc", model, settings
         self.described = described | {"precision": settings.precision_name}
         self.last_inputs: torch.Tensor | None = None  # the last batch's perturbed inputs, for image grids
+        self.last_indices: list[int] = []  # and their dataset indices (set by the evaluation loop)
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad(), self.settings.precision():
