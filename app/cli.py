@@ -21,7 +21,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 import datamodules  # noqa: F401  (registers the datasets)
 from app.config_files import expand_config_arguments
 from app.quiet import quiet_lightning
-from app.resume import AlreadyComplete, Checkpoint, Resume, prepare_fit, resolve
+from app.resume import AlreadyComplete, Checkpoint, Resume, prepare_fit, prepare_test, resolve
 from datamodules.base import ImageClassificationDataModule
 from datamodules.registry import DATAMODULES, class_path
 from modules import RobustFineTuneModule
@@ -94,11 +94,13 @@ class RobustCLI(LightningCLI):
                 "test needs a checkpoint: --ckpt_path PATH (e.g. runs/<name>/version_N/checkpoints/best.ckpt)"
             )
         self.resolve_batch_size()
+        if self.subcommand == "test" and self.checkpoint is not None:
+            self.resume = prepare_test(self.config.test, self.checkpoint)
         if self.subcommand == "fit":
             saved = yaml.safe_load(self._parser("fit").dump(self.config.fit, skip_none=False))
             self.resume = prepare_fit(self.config.fit, self.checkpoint, saved, self.run_folder)
-            if self.resume is not None:  # its own checkpoints are expected there (run_cli scopes this filter)
-                warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+        if self.resume is not None:  # its own checkpoints are expected there (run_cli scopes this filter)
+            warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
 
     def resolve_batch_size(self) -> None:
         """`data.batch_size: null` (the experiment configs) -> the backbone's default, halved for TRADES."""

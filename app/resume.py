@@ -6,6 +6,9 @@
   that has a `checkpoints/last.ckpt`.
 - A SLURM job requeued after a preemption or time limit (`SLURM_RESTART_COUNT` >= 1) runs the
   same command again: `fit` finds the run of this job and this config and continues it.
+- `test` of a checkpoint whose test was interrupted (by a signal, in a run of this config or in
+  the checkpoint's own run) continues in that run's folder, where the examples it measured are
+  kept (modules/evaluation/outcomes.py): only the others are measured.
 - A checkpoint that is truncated, not a checkpoint of this app, or (for `fit`) without its
   training state, is one line naming the file.
 """
@@ -177,4 +180,62 @@ def prepare_fit(
     saved = copy.deepcopy(config)
     saved.ckpt_path = None
     pin_to_run(config, run, checkpoint.global_step if checkpoint is not None else None)
+    return Resume(run, saved)
+
+
+def interrupted_test(config: Namespace, checkpoint: Checkpoint) -> Path | None:
+    """The run whose test of this checkpoint was interrupted (a signal: `interrupted`; killed: still
+    `running`): among the config's runs (a test of its own) and the checkpoint's run (the test after
+    fit), the one recorded last."""
+    runs = runs_of(config) if versioned_loggers(config) else []
+    if checkpoint.path.parent.name == "checkpoints":
+        runs.append(checkpoint.path.parent.parent)
+    tested = checkpoint.path.resolve()
+    for run in reversed(sorted(set(runs), key=_recorded_at)):
+        record = _record(run)
+        if (
+            record.get("status") in ("interrupted", "running")
+            and record.get("phase") == "test"
+            and isinstance(record.get("tested_checkpoint"), str)
+            and Path(record["tested_checkpoint"]).resolve() == tested
+        ):
+            return run
+    return None
+
+
+def _record(run: Path) -> dict[str, Any]:
+    try:
+        record = json.loads((run / "results.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _recorded_at(run: Path) -> float:
+    path = run / "results.json"
+    return path.stat().st_mtime if path.is_file() else 0.0
+
+
+def check_writable(folder: Path) -> None:
+    """A test keeps its measured examples in its run folder: one that exists (or whose nearest existing
+    parent is) not writable is one line before anything starts."""
+    existing = next(path for path in (folder, *folder.parents) if path.exists())
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"run folder {folder} is not writable: the test keeps its measured examples there (so that a "
+            "stopped test resumes); make it writable, or copy the checkpoint elsewhere and test the copy"
+        )
+
+
+def prepare_test(config: Namespace, checkpoint: Checkpoint) -> Resume | None:
+    """The run folder a test continues in (its loggers pinned to it), if its test was interrupted;
+    the folder the test will write into is checked first."""
+    run = interrupted_test(config, checkpoint)
+    if run is None:
+        if versioned_loggers(config):
+            check_writable(logger_root(config))
+        return None
+    check_writable(run)
+    saved = copy.deepcopy(config)
+    pin_to_run(config, run, None)
     return Resume(run, saved)

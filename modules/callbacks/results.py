@@ -10,6 +10,7 @@ from typing import Any
 
 from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from rich.console import Console
@@ -101,7 +102,7 @@ class ResultsWriter(Callback):
             trainer,
             pl_module,
             status="running",
-            clear=("error", "reason", "resume_checkpoint"),
+            clear=("error", "reason", "phase", "resume_checkpoint"),
             **({"slurm_job_id": job} if job else {}),
         )
 
@@ -138,13 +139,31 @@ class ResultsWriter(Callback):
             last_checkpoint=getattr(checkpoint, "last_model_path", None) or None,
         )
 
+    def on_test_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """A test that is killed leaves `running` in phase `test`: the same command finds and resumes it."""
+        self.update(trainer, pl_module, status="running", phase="test", tested_checkpoint=trainer.ckpt_path)
+
+    def test_sessions(self, trainer: Trainer) -> list[dict[str, Any]]:
+        """results.json's `test_sessions` with this start of the test added: how it ended and, per
+        measurement, the examples it kept from earlier starts and the ones it measured."""
+        session = next((cb.session for cb in trainer.callbacks if isinstance(cb, RobustnessCallback)), {})
+        return [*self.read().get("test_sessions", []), {"at": time.strftime("%Y-%m-%dT%H:%M:%S")} | session]
+
     def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         figures = paper_figures(trainer.callback_metrics)
         details = self.measurement_details(trainer)
         figures |= details.pop("figures", {})
         cost = self.read().get("cost", {}) | {"test": test_cost(trainer, details.get("seconds", {}))}
         self.update(
-            trainer, pl_module, status="complete", tested_checkpoint=trainer.ckpt_path, cost=cost, **figures, **details
+            trainer,
+            pl_module,
+            status="complete",
+            clear=("error", "reason", "phase", "resume_checkpoint"),
+            tested_checkpoint=trainer.ckpt_path,
+            cost=cost,
+            test_sessions=self.test_sessions(trainer),
+            **figures,
+            **details,
         )
         self.log_hparams(trainer, pl_module, figures)
         self.print_summary(trainer, figures, details.get("seconds", {}))
@@ -185,13 +204,20 @@ class ResultsWriter(Callback):
         interruption = next((cb for cb in trainer.callbacks if isinstance(cb, Interruption)), None)
         received = getattr(interruption, "signal", None)
         resume = getattr(interruption, "checkpoint", None)
+        testing = trainer.state.fn == TrainerFn.TESTING
         self.update(
             trainer,
             pl_module,
             status="interrupted",
             error=error,
             reason=received.name if received else type(exception).__name__,
+            phase="test" if testing else "fit",
             **({"resume_checkpoint": str(resume)} if resume else {}),
+            **(
+                {"tested_checkpoint": trainer.ckpt_path, "test_sessions": self.test_sessions(trainer)}
+                if testing
+                else {}
+            ),
         )
 
     @rank_zero_only

@@ -8,14 +8,18 @@ import copy
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from pathlib import Path
 
 import torch
 from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_warn
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from modules.attacks.norms import check_eps
 from modules.evaluation import EvaluationSettings, evaluate
 from modules.evaluation.figures import log_figures
+from modules.evaluation.loop import Stopped
 from modules.evaluation.measurements import (
     CORRUPTION_ASSIGNMENTS,
     PRECISIONS,
@@ -23,8 +27,10 @@ from modules.evaluation.measurements import (
     check_choice,
     check_settings,
 )
+from modules.evaluation.outcomes import OutcomeStore, weights_digest
 from modules.evaluation.summary import selection_score
 from modules.registry import ConfigError
+from modules.runs import run_dir
 
 
 class RobustnessCallback(Callback):
@@ -40,6 +46,11 @@ class RobustnessCallback(Callback):
     precision (they only steer checkpoint selection). The test report (per corruption accuracies,
     settings with the precision of each measurement, seconds, who broke what, fp32 recheck,
     expected-robustness curve) is kept in `self.report["test"]` for `ResultsWriter`.
+
+    The test's per-example outcomes are kept in the run folder as they are measured
+    (`<run>/measurements/`, see modules/evaluation/outcomes.py): a test stopped by a signal (it
+    stops after the current batch) or killed resumes where it stopped, in the same folder, with the
+    same figures. `self.session` counts what each start of the test kept and measured.
 
     Args:
         subset_size: validation images measured each epoch (0 disables validation measurements).
@@ -135,6 +146,8 @@ class RobustnessCallback(Callback):
             log_images,
         )
         self.report: dict[str, dict] = {}
+        self.directory: Path | None = None
+        self.session: dict[str, object] = {}  # this start of the test: examples kept and measured, how it ended
         # wall time of validation (the loop and these measurements), over every session of a fit
         self.validation_seconds, self._validation_started = 0.0, time.perf_counter()
         check_settings(self.val_measurements, self.settings("val", 0, EvaluationSettings().precision, "32"))
@@ -162,8 +175,22 @@ class RobustnessCallback(Callback):
             self.measure(trainer, pl_module, "val", self.subset_indices(len(trainer.datamodule.datasets["val"])))
         self.validation_seconds += time.perf_counter() - self._validation_started
 
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        self.directory, self.session = run_dir(trainer), {}  # every rank (a broadcast under DDP)
+
     def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.measure(trainer, pl_module, "test", list(range(len(trainer.datamodule.datasets["test"]))))
+
+    def outcome_store(self, trainer: Trainer, model: torch.nn.Module) -> OutcomeStore | None:
+        if self.directory is None:
+            return None
+        about = {
+            "dataset": getattr(trainer.datamodule, "dataset_name", "") or type(trainer.datamodule).__name__,
+            "split": "test",
+            "num_examples": len(trainer.datamodule.datasets["test"]),
+            "weights": weights_digest(model),
+        }
+        return OutcomeStore(self.directory, trainer.global_rank, about, rank_zero_warn)
 
     def settings(
         self, split: str, num_examples: int, precision: Callable[[], AbstractContextManager], precision_name: str
@@ -194,17 +221,26 @@ class RobustnessCallback(Callback):
                 model = copy.deepcopy(model).float()  # a model trained in bf16-true: measured in fp32 all the same
         else:  # the training precision, e.g. "bf16-mixed" -> "bf16"
             precision, name = trainer.precision_plugin.forward_context, str(trainer.precision).split("-")[0]
-        report = evaluate(
-            model,
-            dataset,
-            indices,
-            names,
-            self.settings(split, len(dataset), precision, name),
-            pl_module.device,
-            self.batch_size,
-            trainer.global_rank,
-            trainer.world_size,
-        )
+        test = split == "test"
+        try:
+            report = evaluate(
+                model,
+                dataset,
+                indices,
+                names,
+                self.settings(split, len(dataset), precision, name),
+                pl_module.device,
+                self.batch_size,
+                trainer.global_rank,
+                trainer.world_size,
+                store=self.outcome_store(trainer, model) if test else None,
+                should_stop=(lambda: trainer.received_sigterm) if test else None,
+            )
+        except Stopped as stopped:
+            self.session = {"status": "interrupted", "examples": stopped.examples}
+            raise SIGTERMException(str(stopped)) from None
+        if test:
+            self.session = {"status": "complete", "examples": report["examples"]}
         # Every rank holds the same gathered figures: "max" over ranks is exact (a mean need not be).
         for column, value in report["accuracy"].items():
             pl_module.log(

@@ -12,7 +12,7 @@ from torch import nn
 
 from modules.attacks.mode import eval_mode
 from modules.evaluation.figures import collect_examples
-from modules.evaluation.measurements import EvaluationSettings, build_measurements
+from modules.evaluation.measurements import EvaluationSettings, Measurement, batch_seed, build_measurements
 from modules.evaluation.outcomes import OutcomeStore
 
 
@@ -42,6 +42,17 @@ class Stopped(Exception):
 Record = Callable[[str, list[int], list[object]], None]  # (measurement, dataset indices, outcomes)
 
 
+def seeded_run(measurement: Measurement, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """`measurement.run` on one batch with the random state of (seed, measurement, batch indices): its
+    attacks' own generators and torch's (for attacks that draw from it), which is restored afterwards,
+    so that a measurement never shifts the random stream of the training around it."""
+    seed = batch_seed(measurement.settings.seed, measurement.name, idx.tolist())
+    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        measurement.reseed(seed)
+        return measurement.run(x, y, idx)
+
+
 def per_example(
     model: nn.Module,
     dataset,
@@ -61,9 +72,9 @@ def per_example(
 
     The batches are fixed: consecutive runs of `batch_size` of `indices`. A measurement skips a
     batch whose examples are all in `done` (its earlier results); every batch it measures goes to
-    `record`. As every attack call is seeded afresh, a batch's outcomes do not depend on the batches
-    before it: a test resumed this way gives the figures of an uninterrupted one. `should_stop` is
-    asked after every batch; when it says so, `Stopped` is raised.
+    `record`. Each batch is measured with its own random state (`seeded_run`), so its outcomes do
+    not depend on the batches before it: a test resumed this way gives the figures of an
+    uninterrupted one. `should_stop` is asked after every batch; when it says so, `Stopped` is raised.
 
     `progress` receives a line at most every `progress_every` seconds (a standard AutoAttack
     on a CPU takes many minutes; a short run stays silent)."""
@@ -91,7 +102,7 @@ def per_example(
             x, y = x.to(device), y.to(device)
             for name in names:
                 started = time.perf_counter()
-                correct = measurements[name].run(x, y, idx).cpu()
+                correct = seeded_run(measurements[name], x, y, idx).cpu()
                 seconds[name] += time.perf_counter() - started
                 rows = [c.tolist() for c in correct]
                 results[name].update(zip(idx.tolist(), rows))

@@ -18,6 +18,7 @@ registration.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -87,6 +88,9 @@ class Measurement:
         self.last_inputs: torch.Tensor | None = None  # the last batch's perturbed inputs, for image grids
         self.last_indices: list[int] = []  # and their dataset indices (set by the evaluation loop)
 
+    def reseed(self, seed: int) -> None:
+        """Seed this measurement's attacks for the next batch (they draw from their own generators)."""
+
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad(), self.settings.precision():
             return self.model(x).argmax(1)
@@ -125,6 +129,10 @@ class Adversarial(Measurement):
                 "seed": config.seed,
             },
         )
+
+    def reseed(self, seed: int) -> None:
+        if hasattr(self.attack, "seed"):
+            self.attack.seed = seed
 
     def run(self, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         with self.settings.precision():
@@ -208,6 +216,13 @@ class Common(Measurement):
         return {"accuracy": {self.column: accuracy}, "per_corruption": per_corruption}
 
 
+def batch_seed(seed: int, measurement: str, indices: list[int]) -> int:
+    """The random state of one measurement on one batch: from (seed, measurement, the batch's dataset
+    indices) only, so a batch gives the same outcomes whatever ran before it (a resumed test)."""
+    text = f"{seed}|{measurement}|{','.join(map(str, indices))}"
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little") >> 1
+
+
 def eps_grid(eps: float, step: float) -> list[float]:
     n = max(int(round(eps / step)), 1)
     return [eps * k / n for k in range(n + 1)]
@@ -242,6 +257,10 @@ class ExpectedLinf(Measurement):
                 "steps": settings.steps,
             },
         )
+
+    def reseed(self, seed: int) -> None:
+        for attack in self.attacks:
+            attack.seed = seed
 
     def run(self, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         columns = []

@@ -82,17 +82,16 @@ def checkpoint_epoch(path: Path) -> int | None:
         return None
 
 
-def run_until_checkpoint(
+def run_until(
     args: list[str],
-    checkpoint: Path,
+    ready: Callable[[], bool],
     send: signal.Signals,
     after: float = 0.0,
-    until: Callable[[], bool] = lambda: True,
     timeout: float = 300,
     **env: str,
 ) -> Finished:
-    """Start the app, wait until `checkpoint` exists (the end of the first epoch) and `until()`
-    holds, wait `after` seconds more, send `send`, and wait for the process to end."""
+    """Start the app, wait until `ready()` holds, wait `after` seconds more, send `send`, and wait for
+    the process to end."""
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "app", *args],
@@ -103,11 +102,9 @@ def run_until_checkpoint(
         text=True,
     )
     try:
-        while checkpoint_epoch(checkpoint) is None or not until():
-            assert process.poll() is None, (
-                f"the run ended before {checkpoint} was ready: {process.stderr.read()[-2000:]}"
-            )
-            assert time.perf_counter() - started < timeout, "no checkpoint in time"
+        while not ready():
+            assert process.poll() is None, f"the run ended before it was ready: {process.stderr.read()[-2000:]}"
+            assert time.perf_counter() - started < timeout, "not ready in time"
             time.sleep(0.02)
         time.sleep(after)
         process.send_signal(send)
@@ -116,6 +113,19 @@ def run_until_checkpoint(
         if process.poll() is None:
             process.kill()
     return Finished(process.returncode, stderr, time.perf_counter() - started)
+
+
+def run_until_checkpoint(
+    args: list[str],
+    checkpoint: Path,
+    send: signal.Signals,
+    after: float = 0.0,
+    until: Callable[[], bool] = lambda: True,
+    timeout: float = 300,
+    **env: str,
+) -> Finished:
+    """`run_until` `checkpoint` exists (the end of the first epoch) and `until()` holds."""
+    return run_until(args, lambda: checkpoint_epoch(checkpoint) is not None and until(), send, after, timeout, **env)
 
 
 def the_run(save_dir: Path, name: str = "quickstart") -> Path:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import signal
+
 import pytest
-from app_runs import COLUMNS, results, run_app, short_fit, the_run
+import torch
+from app_runs import COLUMNS, results, run_app, run_until_checkpoint, short_fit, the_run, weights
 
 
 def test_two_process_fit_and_test_write_one_complete_run_equal_to_a_single_process_test(tmp_path):
@@ -38,3 +41,32 @@ def test_two_process_fit_and_test_write_one_complete_run_equal_to_a_single_proce
     )
     assert single.returncode == 0, single.stderr[-3000:]
     assert {column: results(run)[column] for column in COLUMNS} == measured
+
+
+def test_sigterm_stops_both_processes_of_a_fit_at_one_step_and_the_resume_equals_the_uninterrupted_run(tmp_path):
+    """SIGTERM to the launching process (Lightning forwards it to the other): both stop after the same
+    step (rank 0's decision is broadcast each step), one last.ckpt and one `interrupted` record; the
+    resume trains the remaining steps to the uninterrupted run's weights, bit for bit."""
+    ddp = ["--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp"]
+    args = [*ddp, "--trainer.max_epochs", "2", "--test_after_fit", "false"]
+    whole = run_app(short_fit(tmp_path / "whole", *args), timeout=400)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    run = tmp_path / "cut" / "quickstart" / "version_0"
+    last = run / "checkpoints" / "last.ckpt"
+    stopped = run_until_checkpoint(short_fit(tmp_path / "cut", *args), last, signal.SIGTERM, after=1.0, timeout=400)
+    assert stopped.returncode == 128 + signal.SIGTERM, stopped.stderr[-3000:]
+    line = stopped.stderr.strip().splitlines()[-1]
+    assert (
+        line.startswith("interrupted by SIGTERM at epoch 1, step ") and "[rank: 1] Received SIGTERM" in stopped.stderr
+    )
+    step = int(line.split("step ")[1].split(";")[0])
+    assert 10 < step < 20 and torch.load(last, map_location="cpu", weights_only=True)["global_step"] == step
+    assert sorted(path.name for path in (run / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
+    assert results(run)["status"] == "interrupted" and len(list(run.glob("results*.json"))) == 1
+    assert not list(tmp_path.rglob("hpc_ckpt_*"))
+
+    resumed = run_app(["fit", "--config", str(run / "config.yaml"), "--ckpt_path", str(last)], timeout=400)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert results(run)["status"] == "trained"
+    ours, theirs = weights(last), weights(the_run(tmp_path / "whole") / "checkpoints" / "last.ckpt")
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import torch
 import yaml
 from app_runs import (
     COLUMNS,
+    ROOT,
     checkpoint_epoch,
     results,
     run_app,
@@ -142,6 +144,41 @@ def test_sigusr1_outside_slurm_stops_the_run_like_sigterm(tmp_path):
     record = results(run)
     assert (record["status"], record["reason"]) == ("interrupted", "SIGUSR1")
     assert torch.load(last, map_location="cpu", weights_only=True)["global_step"] > 10  # saved at the stop
+
+
+def test_sigusr1_on_slurm_stops_the_run_requeues_the_job_and_leaves_no_hpc_checkpoint(uninterrupted, tmp_path):
+    """Lightning's SLURM handler would save `hpc_ckpt_1.ckpt` into the working directory and go on;
+    here SIGUSR1 stops the run at the step (last.ckpt in the run folder), the job is requeued with
+    scontrol, and the requeued job continues the run to the uninterrupted figures."""
+    run = tmp_path / "quickstart" / "version_0"
+    last = run / "checkpoints" / "last.ckpt"
+    scontrol, said = tmp_path / "bin" / "scontrol", tmp_path / "scontrol.args"
+    scontrol.parent.mkdir()
+    scontrol.write_text(f'#!/bin/sh\necho "$@" >> {said}\n')
+    scontrol.chmod(0o755)
+    slurm = {  # a batch job as Lightning detects one (SLURMEnvironment, auto-requeue on), one task
+        "SLURM_JOB_ID": "4242",
+        "SLURM_JOB_NAME": "train",
+        "SLURM_NTASKS": "1",
+        "SLURM_PROCID": "0",
+        "SLURM_LOCALID": "0",
+        "SLURM_NODEID": "0",
+        "SLURM_NODELIST": "localhost",
+        "PATH": f"{scontrol.parent}:{os.environ['PATH']}",
+    }
+    stopped = run_until_checkpoint(short_fit(tmp_path), last, signal.SIGUSR1, after=0.5, **slurm)
+    assert stopped.returncode == 128 + signal.SIGUSR1, stopped.stderr[-3000:]
+    assert stopped.stderr.strip().splitlines()[-1].startswith("interrupted by SIGUSR1 at epoch 1, step ")
+    assert said.read_text() == "requeue 4242\n"
+    assert (results(run)["status"], results(run)["reason"]) == ("interrupted", "SIGUSR1")
+    assert not list(ROOT.glob("hpc_ckpt_*")) and not list(tmp_path.rglob("hpc_ckpt_*"))
+    assert sorted(path.name for path in (run / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
+
+    requeued = run_app(short_fit(tmp_path), SLURM_RESTART_COUNT="1", **slurm)
+    assert requeued.returncode == 0, requeued.stderr[-3000:]
+    record, reference = results(run), results(uninterrupted)
+    assert record["status"] == "complete" and {c: record[c] for c in COLUMNS} == {c: reference[c] for c in COLUMNS}
+    assert_same_final_weights(last, uninterrupted)
 
 
 def test_ckpt_path_last_is_the_latest_run_that_has_a_last_checkpoint(tmp_path):
