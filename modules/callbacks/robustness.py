@@ -38,8 +38,9 @@ class RobustnessCallback(Callback):
     whole test set (columns: clean_acc, linf_acc, l2_acc, l1_acc, common_acc, expected_linf_acc).
 
     The validation subset (the first `subset_size` images of a seeded permutation) is the same
-    every epoch. Under DDP each rank measures indices[rank::world] and the per-example
-    correctness is gathered by dataset index, so the figure equals the single-process one.
+    every epoch. Under DDP the fixed batches of `batch_size` images are dealt out to the ranks, each
+    batch measured with the random state of its own images, and the per-example correctness is
+    gathered by dataset index, so the figure equals the single-process one.
     Attacks run outside Lightning's inference mode (see `attack_mode`). Test attacks and predictions
     run in fp32 by default whatever the training precision (the reference AutoAttack's setting:
     rounding the logits can only hide successful attacks); validation attacks keep the training

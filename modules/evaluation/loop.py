@@ -1,4 +1,5 @@
-"""The evaluation loop: measurements run over a dataset shard, gathered over ranks by dataset index, summarised."""
+"""The evaluation loop: measurements run batch by batch (the batches shared out over ranks), gathered over
+ranks by dataset index, summarised."""
 
 from __future__ import annotations
 
@@ -53,6 +54,13 @@ def seeded_run(measurement: Measurement, x: torch.Tensor, y: torch.Tensor, idx: 
         return measurement.run(x, y, idx)
 
 
+def rank_batches(count: int, batch_size: int, rank: int = 0, world_size: int = 1) -> list[list[int]]:
+    """The positions (into a list of `count` examples) of rank `rank`'s batches: every batch is
+    `batch_size` consecutive examples, the batches dealt out to the ranks in turn."""
+    batches = [list(range(start, min(start + batch_size, count))) for start in range(0, count, batch_size)]
+    return batches[rank::world_size]
+
+
 def per_example(
     model: nn.Module,
     dataset,
@@ -65,26 +73,28 @@ def per_example(
     done: dict[str, dict[int, object]] | None = None,
     record: Record | None = None,
     should_stop: Callable[[], bool] | None = None,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> tuple[dict[str, dict[int, list[bool] | bool]], dict[str, float]]:
-    """Per-example correctness of every measurement over `indices` of `dataset` (one shard),
-    keyed by dataset index, and the seconds each measurement took. The model is evaluated in
-    eval mode; attacks restore every module's mode themselves.
+    """Per-example correctness of every measurement over this rank's batches of `indices` of
+    `dataset`, keyed by dataset index, and the seconds each measurement took. The model is
+    evaluated in eval mode; attacks restore every module's mode themselves.
 
-    The batches are fixed: consecutive runs of `batch_size` of `indices`. A measurement skips a
+    The batches are fixed: consecutive runs of `batch_size` of `indices`, whatever the number of
+    ranks (rank r takes batches r, r + world_size, ...). Each batch is measured with its own random
+    state (`seeded_run`), so its outcomes depend on nothing else: the figures are the same on any
+    number of processes, and a resumed test's are an uninterrupted one's. A measurement skips a
     batch whose examples are all in `done` (its earlier results); every batch it measures goes to
-    `record`. Each batch is measured with its own random state (`seeded_run`), so its outcomes do
-    not depend on the batches before it: a test resumed this way gives the figures of an
-    uninterrupted one. `should_stop` is asked after every batch; when it says so, `Stopped` is raised.
+    `record`. `should_stop` is asked after every batch; when it says so, `Stopped` is raised.
 
     `progress` receives a line at most every `progress_every` seconds (a standard AutoAttack
     on a CPU takes many minutes; a short run stays silent)."""
     done = done or {}
+    batches = rank_batches(len(indices), batch_size, rank, world_size)
+    mine = [indices[p] for positions in batches for p in positions]
     results: dict[str, dict[int, list[bool] | bool]] = {
-        name: {i: done[name][i] for i in indices if i in done.get(name, {})} for name in measurements
+        name: {i: done[name][i] for i in mine if i in done.get(name, {})} for name in measurements
     }
-    batches = [
-        list(range(start, min(start + batch_size, len(indices)))) for start in range(0, len(indices), batch_size)
-    ]
     todo = [
         (positions, [name for name in measurements if any(indices[p] not in results[name] for p in positions)])
         for positions in batches
@@ -116,10 +126,7 @@ def per_example(
                 progress(f"robustness measurements: {measured}/{total} images done ({spent})")
                 last_report = time.perf_counter()
             if should_stop is not None and should_stop():
-                examples = {
-                    name: {"kept": len(indices) - sum(i not in done.get(name, {}) for i in indices), "measured": n}
-                    for name, n in new.items()
-                }
+                examples = {name: {"kept": len(results[name]) - n, "measured": n} for name, n in new.items()}
                 raise Stopped(f"stopped after {measured} of {total} images", examples)
     return results, seconds
 
@@ -165,7 +172,7 @@ def evaluate(
     store: OutcomeStore | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> dict:
-    """Run the measurements `names` over `indices` (this rank's shard: indices[rank::world_size]),
+    """Run the measurements `names` over this rank's batches of `indices` (see `per_example`),
     gather every rank's per-example results and let each measurement summarise them: accuracy per
     column, settings, seconds, and the fields a measurement adds (per corruption, who broke what,
     the expected-robustness curve, the fp32 recheck).
@@ -174,13 +181,12 @@ def evaluate(
     again and every batch measured is recorded in it (see outcomes.py); `report["examples"]` says
     how many examples this call kept and measured, per measurement."""
     measurements = build_measurements(names, model, settings)
-    shard = indices[rank::world_size]
     done = {name: store.load(name, m.described) for name, m in measurements.items()} if store else {}
     try:
         results, seconds = per_example(
             model,
             dataset,
-            shard,
+            indices,
             measurements,
             device,
             batch_size,
@@ -188,11 +194,13 @@ def evaluate(
             done=done,
             record=store.append if store else None,
             should_stop=should_stop,
+            rank=rank,
+            world_size=world_size,
         )
     finally:
         if store is not None:
             store.close()
-    kept = {name: sum(i in done.get(name, {}) for i in shard) for name in measurements}
+    kept = {name: sum(i in done.get(name, {}) for i in results[name]) for name in measurements}
     results, seconds, kept = gather(results, seconds, kept)
     report: dict = {
         "accuracy": {},
