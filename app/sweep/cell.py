@@ -47,7 +47,7 @@ class CellController:
             task = ray.remote(final).options(
                 num_cpus=self.resources["cpu"], num_gpus=self.resources["gpu"], max_retries=LOST_NODE_RETRIES
             )
-            axes = {key: str(value) for key, value in self.cell.key().items()}
+            axes = self.cell.axes()
             error = ray.get(
                 task.remote(fit_args(self.sweep, self.cell, chosen.values), str(self.cell_dir), axes, chosen.values)
             )

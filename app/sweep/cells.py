@@ -39,6 +39,10 @@ class Cell:
     def key(self) -> dict[str, Any]:
         return {axis: self.value(axis) for axis in AXES} | dict(self.extra)
 
+    def axes(self) -> dict[str, str]:
+        """The key as strings (TensorBoard's HParams and Tune's records take them so)."""
+        return {key: str(value) for key, value in self.key().items()}
+
     def name(self) -> str:
         """`protocol/dataset/backbone/loss[/option=value...]`, as the progress lines show it."""
         return "/".join([*(str(self.value(axis)) for axis in AXES), *(f"{o}={v}" for o, v in self.extra)])

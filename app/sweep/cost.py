@@ -170,10 +170,9 @@ def paper_medians() -> dict[str, dict[str, float]]:
 
     with PAPER_RESULTS.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
-    columns = {logged: paper for logged, paper in PAPER_COLUMN_OF.items()}
     groups = {"": rows} | {p: [r for r in rows if r["ft_strategy"] == p] for p in {r["ft_strategy"] for r in rows}}
     return {
-        name: {logged: statistics.median(float(r[paper]) for r in group) for logged, paper in columns.items()}
+        name: {logged: statistics.median(float(r[paper]) for r in group) for logged, paper in PAPER_COLUMN_OF.items()}
         for name, group in groups.items()
     }
 
@@ -231,6 +230,7 @@ def estimate(
     measured = measured_prices(sweep, everything, out)
     benched = {bench["backbone"]: bench_prices(bench) for bench in benches}
     medians = paper_medians()
+    settings_of = {name: robustness_settings(sweep, protocol) for name, protocol in sweep.protocols.items()}
     result = Estimate()
     for cell, state in todo.items():
         images = DATASET_IMAGES.get(cell.dataset)
@@ -239,8 +239,7 @@ def estimate(
             continue
         prices = benched.get(cell.backbone) or measured.get(cell.backbone) or guessed_prices(cell.backbone)
         result.sources[cell.backbone] = prices.source
-        protocol = sweep.protocols[cell.protocol]
-        settings = robustness_settings(sweep, protocol)
+        protocol, settings = sweep.protocols[cell.protocol], settings_of[cell.protocol]
         accuracy = medians.get(paper_protocol(cell.protocol) or "", medians[""])
         epochs = protocol.epochs
         validation = (

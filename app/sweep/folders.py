@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from modules.runs import write_text_atomic
+from modules.runs import write_json_atomic, write_text_atomic
 
 TRIALS, FINAL, BEST, EXPERIMENTS = "trials", "final", "best.yaml", "tune"
 
@@ -59,6 +59,12 @@ def read_record(run: Path) -> dict[str, Any]:
         return json.loads((run / "results.json").read_text())
     except (OSError, json.JSONDecodeError):
         return {}
+
+
+def update_record(run: Path, **fields: Any) -> None:
+    """Merge `fields` into a run folder's results.json (made with the folder when it has none)."""
+    run.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(run / "results.json", read_record(run) | fields)
 
 
 def final_results(cell_dir: Path) -> dict[str, Any]:

@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from app.sweep.cells import Cell, option
-from app.sweep.folders import FINAL, TRIALS, read_record
+from app.sweep.folders import FINAL, TRIALS, read_record, update_record
 from app.sweep.hparams import write_session
-from modules.runs import write_json_atomic
 
 
 def run_args() -> list[str]:
@@ -67,8 +66,7 @@ def fit(args: list[str], run: Path, **options: Any) -> str | None:
     printed = [line.removeprefix("error: ") for line in tee.copy.getvalue().splitlines() if line.startswith("error: ")]
     error = recorded or (printed[-1] if printed else f"app fit exited with status {code}")
     if not recorded:
-        run.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(run / "results.json", read_record(run) | {"status": "failed", "error": error})
+        update_record(run, status="failed", error=error)
     return error
 
 
@@ -77,11 +75,9 @@ def record_node(run: Path) -> None:
     entry per start (a run started again after its node was lost lists both)."""
     import ray
 
-    record = read_record(run)
     here = {"node": ray.get_runtime_context().get_node_id(), "host": socket.gethostname(), "pid": os.getpid()}
-    run.mkdir(parents=True, exist_ok=True)
-    nodes = [*record.get("nodes", []), here | {"at": time.strftime("%Y-%m-%dT%H:%M:%S")}]
-    write_json_atomic(run / "results.json", record | {"nodes": nodes})
+    nodes = [*read_record(run).get("nodes", []), here | {"at": time.strftime("%Y-%m-%dT%H:%M:%S")}]
+    update_record(run, nodes=nodes)
 
 
 def check_own_cell(cell_id: str, config: dict[str, Any], experiment: str) -> None:

@@ -117,7 +117,7 @@ def search_cell(sweep: Sweep, cell: Cell, cell_dir: Path, resources: dict[str, f
             "args": fit_args(sweep, cell),
             "cell_dir": str(cell_dir),
             "metric": sweep.search.metric,
-            "axes": {key: str(value) for key, value in cell.key().items()},
+            "axes": cell.axes(),
         }
         budget = SearchBudget(
             str(experiment),
