@@ -1,4 +1,4 @@
-"""Evaluation: the measurements (a registry), the loop over a dataset's batches (shared out over ranks), and their figures."""
+"""Evaluation: the measurements (a registry), the loop over a dataset's batches (dealt out to the ranks), figures."""
 
 from modules.evaluation.loop import evaluate, gather, per_example
 from modules.evaluation.measurements import MEASUREMENTS, EvaluationSettings, Measurement, build_measurements

@@ -182,6 +182,9 @@ def evaluate(
     how many examples this call kept and measured, per measurement."""
     measurements = build_measurements(names, model, settings)
     done = {name: store.load(name, m.described) for name, m in measurements.items()} if store else {}
+    stopped: Stopped | None = None
+    results: dict = {name: {} for name in measurements}
+    seconds: dict = dict.fromkeys(measurements, 0.0)
     try:
         results, seconds = per_example(
             model,
@@ -197,9 +200,16 @@ def evaluate(
             rank=rank,
             world_size=world_size,
         )
+    except Stopped as error:
+        stopped = error
     finally:
         if store is not None:
             store.close()
+    # Every rank stops if one did: a rank done with its batches would otherwise wait in the gather below.
+    if any(every_rank(stopped is not None)):
+        kept = {name: sum(i in done.get(name, {}) for i in rows) for name, rows in results.items()}
+        examples = {name: {"kept": n, "measured": len(results[name]) - n} for name, n in kept.items()}
+        raise stopped or Stopped("stopped: another process was stopped", examples)
     kept = {name: sum(i in done.get(name, {}) for i in results[name]) for name in measurements}
     results, seconds, kept = gather(results, seconds, kept)
     report: dict = {
