@@ -131,10 +131,10 @@ def _analysis_figures(
 
 def _reference(paths: list[Path], reference: Path | None) -> tuple[list[Path], Path | None]:
     """(the user's paths, the reference table): a path given that holds the shipped paper table is
-    the reference when no other one is named."""
+    the reference when no other one is named; a copy of the reference is not analysed twice."""
     if reference is None:
         reference = next((p for p in paths if is_paper_results(p)), None)
-    return [p for p in paths if reference is None or p.resolve() != reference.resolve()], reference
+    return [p for p in paths if reference is None or not is_paper_results(p, reference)], reference
 
 
 def build_report(

@@ -17,10 +17,8 @@ def validation_figures() -> pd.DataFrame:
     return pd.read_csv(PLACEMENT_VALIDATION)
 
 
-def is_paper_results(path: Path) -> bool:
-    """Whether `path` holds the published table (the shipped file or a copy of it)."""
-    return path.resolve() == PAPER_RESULTS.resolve() or (
-        path.is_file()
-        and path.stat().st_size == PAPER_RESULTS.stat().st_size
-        and path.read_bytes() == PAPER_RESULTS.read_bytes()
+def is_paper_results(path: Path, table: Path = PAPER_RESULTS) -> bool:
+    """Whether `path` holds the published table `table` (the file itself or a copy of it)."""
+    return path.resolve() == table.resolve() or (
+        path.is_file() and path.stat().st_size == table.stat().st_size and path.read_bytes() == table.read_bytes()
     )

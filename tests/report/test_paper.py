@@ -62,6 +62,7 @@ def test_report_output_is_valid_input(paper_report, tmp_path):
     assert main(["--results", str(out / "results.csv"), "--out", str(tmp_path / "again")]) == 0
     before, after = (pd.read_csv(d / "rankings.csv") for d in (out, tmp_path / "again"))
     pd.testing.assert_frame_equal(before, after)
+    assert not (tmp_path / "again" / "study").exists()  # a copy of the published table is not a study of yours
 
 
 def test_user_runs_are_placed_among_the_published(paper_csv, tmp_path, capsys):
