@@ -28,7 +28,7 @@ from jsonargparse import Namespace
 
 from modules.model.export import read_lightning_checkpoint
 from modules.registry import ConfigError
-from modules.runs import slurm_job_id
+from modules.runs import read_record, slurm_job_id
 
 LAST = "last.ckpt"
 
@@ -192,7 +192,7 @@ def interrupted_test(config: Namespace, checkpoint: Checkpoint) -> Path | None:
         runs.append(checkpoint.path.parent.parent)
     tested = checkpoint.path.resolve()
     for run in reversed(sorted(set(runs), key=_recorded_at)):
-        record = _record(run)
+        record = read_record(run)
         if (
             record.get("status") in ("interrupted", "running")
             and record.get("phase") == "test"
@@ -201,14 +201,6 @@ def interrupted_test(config: Namespace, checkpoint: Checkpoint) -> Path | None:
         ):
             return run
     return None
-
-
-def _record(run: Path) -> dict[str, Any]:
-    try:
-        record = json.loads((run / "results.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
-    return record if isinstance(record, dict) else {}
 
 
 def _recorded_at(run: Path) -> float:

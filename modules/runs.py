@@ -35,6 +35,15 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True))
 
 
+def read_record(run: Path) -> dict[str, Any]:
+    """A run folder's results.json ({} when it has none, or an unreadable or non-object one)."""
+    try:
+        record = json.loads((run / "results.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
 def slurm_job_id() -> str | None:
     """The SLURM job this process runs in (`<array job>_<task>` for array jobs); a requeued job keeps it."""
     array = os.environ.get("SLURM_ARRAY_JOB_ID")

@@ -9,14 +9,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from modules.runs import write_json_atomic, write_text_atomic
+from modules.runs import read_record, write_json_atomic, write_text_atomic
 
 TRIALS, FINAL, BEST, EXPERIMENTS = "trials", "final", "best.yaml", "tune"
 
@@ -51,14 +50,6 @@ def write_best(cell_dir: Path, chosen: Chosen, metric: str) -> None:
             sort_keys=False,
         ),
     )
-
-
-def read_record(run: Path) -> dict[str, Any]:
-    """A run folder's results.json ({} when it has none, or an unreadable one)."""
-    try:
-        return json.loads((run / "results.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
 
 
 def update_record(run: Path, **fields: Any) -> None:
