@@ -89,12 +89,14 @@ class RobustCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         """Checks and defaults that need the whole configuration, before anything is built."""
-        if self.subcommand == "test" and not self.config.test.get("ckpt_path"):
+        if self.subcommand == "test" and not self.config.test.get("ckpt_path") and not keeps_head(self.config.test):
             raise ConfigError(
-                "test needs a checkpoint: --ckpt_path PATH (e.g. runs/<name>/version_N/checkpoints/best.ckpt)"
+                "test needs a checkpoint: --ckpt_path PATH (e.g. runs/<name>/version_N/checkpoints/best.ckpt), "
+                "or a model with its own head for this dataset: --model.backbone local-dir:DIR (or hf-hub:ORG/NAME) "
+                "--model.keep_head true"
             )
         self.resolve_batch_size()
-        if self.subcommand == "test" and self.checkpoint is not None:
+        if self.subcommand == "test":
             self.resume = prepare_test(self.config.test, self.checkpoint)
         if self.subcommand == "fit":
             saved = yaml.safe_load(self._parser("fit").dump(self.config.fit, skip_none=False))
@@ -147,6 +149,12 @@ class RobustCLI(LightningCLI):
         which = self.config_init[self.subcommand].get("test_checkpoint")
         chosen = getattr(checkpointer, "last_model_path" if which == "last" else "best_model_path", "")
         self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=chosen or None)
+
+
+def keeps_head(config) -> bool:
+    """A model measured as it is, with the head its weights bring (no checkpoint needed)."""
+    model = config.get("model")
+    return bool(model is not None and model.get("init_args") is not None and model.init_args.get("keep_head"))
 
 
 def dataset_class_path(value: str) -> str:

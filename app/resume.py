@@ -6,9 +6,10 @@
   that has a `checkpoints/last.ckpt`.
 - A SLURM job requeued after a preemption or time limit (`SLURM_RESTART_COUNT` >= 1) runs the
   same command again: `fit` finds the run of this job and this config and continues it.
-- `test` of a checkpoint whose test was interrupted (by a signal, in a run of this config or in
-  the checkpoint's own run) continues in that run's folder, where the examples it measured are
-  kept (modules/evaluation/outcomes.py): only the others are measured.
+- `test` of a checkpoint (or of a model with its own head, `model.keep_head`) whose test was
+  interrupted (by a signal, in a run of this config or in the checkpoint's own run) continues in
+  that run's folder, where the examples it measured are kept (modules/evaluation/outcomes.py):
+  only the others are measured.
 - A checkpoint that is truncated, not a checkpoint of this app, or (for `fit`) without its
   training state, is one line naming the file.
 """
@@ -28,7 +29,7 @@ from jsonargparse import Namespace
 
 from modules.model.export import read_lightning_checkpoint
 from modules.registry import ConfigError
-from modules.runs import read_record, slurm_job_id
+from modules.runs import read_record, slurm_job_id, tested_in
 
 LAST = "last.ckpt"
 
@@ -183,21 +184,27 @@ def prepare_fit(
     return Resume(run, saved)
 
 
-def interrupted_test(config: Namespace, checkpoint: Checkpoint) -> Path | None:
-    """The run whose test of this checkpoint was interrupted (a signal: `interrupted`; killed: still
-    `running`): among the config's runs (a test of its own) and the checkpoint's run (the test after
-    fit), the one recorded last."""
+def tested(config: Namespace, checkpoint: Checkpoint | None) -> str:
+    """What a test measures: its checkpoint, or (without one) the backbone with its own head."""
+    if checkpoint is not None:
+        return str(checkpoint.path.resolve())
+    return str(config.model.init_args.backbone)
+
+
+def interrupted_test(config: Namespace, checkpoint: Checkpoint | None) -> Path | None:
+    """The run whose test of this checkpoint (or of this backbone, tested with its own head) was
+    interrupted (a signal: `interrupted`; killed: still `running`): among the config's runs (a test
+    of its own) and the checkpoint's run (the test after fit), the one recorded last."""
     runs = runs_of(config) if versioned_loggers(config) else []
-    if checkpoint.path.parent.name == "checkpoints":
+    if checkpoint is not None and checkpoint.path.parent.name == "checkpoints":
         runs.append(checkpoint.path.parent.parent)
-    tested = checkpoint.path.resolve()
+    measured = tested(config, checkpoint)
     for run in reversed(sorted(set(runs), key=_recorded_at)):
         record = read_record(run)
         if (
             record.get("status") in ("interrupted", "running")
             and record.get("phase") == "test"
-            and isinstance(record.get("tested_checkpoint"), str)
-            and Path(record["tested_checkpoint"]).resolve() == tested
+            and tested_in(record) == measured
         ):
             return run
     return None
@@ -219,7 +226,7 @@ def check_writable(folder: Path) -> None:
         )
 
 
-def prepare_test(config: Namespace, checkpoint: Checkpoint) -> Resume | None:
+def prepare_test(config: Namespace, checkpoint: Checkpoint | None) -> Resume | None:
     """The run folder a test continues in (its loggers pinned to it), if its test was interrupted;
     the folder the test will write into is checked first."""
     run = interrupted_test(config, checkpoint)

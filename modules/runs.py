@@ -44,6 +44,14 @@ def read_record(run: Path) -> dict[str, Any]:
     return record if isinstance(record, dict) else {}
 
 
+def tested_in(record: dict[str, Any]) -> str | None:
+    """What the test recorded in a results.json measured: its checkpoint (the resolved path) or, without one,
+    the backbone it measured with its own head (`tested_model`)."""
+    if isinstance(record.get("tested_checkpoint"), str):
+        return str(Path(record["tested_checkpoint"]).resolve())
+    return record.get("tested_model")
+
+
 def slurm_job_id() -> str | None:
     """The SLURM job this process runs in (`<array job>_<task>` for array jobs); a requeued job keeps it."""
     array = os.environ.get("SLURM_ARRAY_JOB_ID")

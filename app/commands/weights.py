@@ -5,7 +5,8 @@
 
 Compute nodes are often offline: run `fetch` where there is network (a login node) before the
 jobs start; both see the same cache when they share HF_HOME (default ~/.cache/huggingface).
-NAME is a study backbone (`python -m app backbones`; paper names work too) or any timm name.
+NAME is a study backbone (`python -m app backbones`; paper names work too), any timm name, or a
+shared model: `hf-hub:ORG/NAME` (cached like the others) or `local-dir:DIR` (checked where it is).
 The five robust_* backbones are not on the hub: they take a local file (--model.weights).
 """
 
@@ -23,7 +24,7 @@ from modules.registry import ConfigError
 @dataclass
 class Entry:
     name: str
-    state: str  # cached | fetched | missing | failed | local file | timm url
+    state: str  # cached | fetched | missing | failed | local file | local dir | timm url
     source: str  # the hub repository (and files), or what else provides the weights
     path: str | None = None
     megabytes: float | None = None
@@ -56,9 +57,12 @@ def inspect(name: str, fetch: bool) -> Entry:
     from modules.model.backbone_zoo import backbone_info
     from modules.model.backbones import resolve_timm_name
     from modules.model.pretrained import WeightsUnavailable, cached_file, download, hub_weights
+    from modules.model.shared import shared_model
 
     timm_name = resolve_timm_name(name)
     info = backbone_info(name)
+    if shared_model(name) is not None:
+        return inspect_shared(name, fetch)
     if info is not None and info.checkpoint_format:
         return Entry(name, "local file", f"--model.weights FILE ({info.checkpoint_format} format checkpoint)")
     weights = hub_weights(timm_name)
@@ -77,19 +81,48 @@ def inspect(name: str, fetch: bool) -> Entry:
         return entry
     entry.path, entry.megabytes = str(path), round(Path(path).stat().st_size / 2**20, 1)
     if fetch:
-        entry.error = load_error(timm_name, path)
+        entry.error = load_error(timm_name, {"pretrained_cfg_overlay": {"file": str(path)}})
         entry.loads = entry.error is None
     return entry
 
 
-def load_error(timm_name: str, path: Path) -> str | None:
+def inspect_shared(name: str, fetch: bool) -> Entry:
+    """A model folder (`local-dir:DIR`) or hub repository (`hf-hub:ORG/NAME`): its config.json and weights."""
+    from modules.model.pretrained import WeightsUnavailable
+    from modules.model.shared import CONFIG_FILE, WEIGHT_FILES, cached, model_folder, shared_model
+
+    shared = shared_model(name)
+    local = shared.source == "local-dir"
+    entry = Entry(
+        name, "local dir" if local else "cached", f"{shared.location}: {CONFIG_FILE} + {' or '.join(WEIGHT_FILES)}"
+    )
+    path = None if local else cached(shared)
+    if local or (path is None and fetch):
+        try:
+            folder = model_folder(shared, weights=True)
+        except (WeightsUnavailable, ConfigError) as error:
+            entry.state, entry.error = "failed", str(error)
+            return entry
+        path = next(folder / file for file in WEIGHT_FILES if (folder / file).is_file())
+        entry.state = "local dir" if local else "fetched"
+    if path is None:
+        entry.state = "missing"
+        return entry
+    entry.path, entry.megabytes = str(path), round(Path(path).stat().st_size / 2**20, 1)
+    if fetch:
+        entry.error = load_error(f"local-dir:{Path(path).parent}", {})
+        entry.loads = entry.error is None
+    return entry
+
+
+def load_error(timm_name: str, options: dict) -> str | None:
     """Build the timm model from the file: timm's strict load says whether every weight fits."""
     import timm
 
     from modules.registry import first_line
 
     try:
-        timm.create_model(timm_name, pretrained=True, pretrained_cfg_overlay={"file": str(path)})
+        timm.create_model(timm_name, pretrained=True, **options)
     except Exception as error:  # a truncated file, wrong keys or shapes
         return f"does not load: {first_line(error)}"
     return None

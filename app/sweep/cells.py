@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,12 +27,13 @@ class Cell:
         return getattr(self, axis) if axis in AXES else dict(self.extra)[axis]
 
     def folder(self, out: Path) -> Path:
-        """`<out>/<protocol>/<dataset>/<backbone>/<loss>[/<option>=<value>...]`, the same on every run."""
+        """`<out>/<protocol>/<dataset>/<backbone>/<loss>[/<option>=<value>...]`, the same on every run (a
+        shared backbone's `:` and `/` spelled `--`: `hf-hub:org/name` -> `hf-hub--org--name`)."""
         return Path(
             out,
             self.protocol,
             self.dataset,
-            self.backbone,
+            re.sub(r"[:/\\]+", "--", self.backbone).strip("-"),
             self.loss,
             *(f"{option}={value}" for option, value in self.extra),
         )

@@ -57,6 +57,7 @@ def plan(sweep: Sweep, selected: list[Cell], out: Path, ledger: Ledger) -> Plan:
     from modules.model.backbone_zoo import backbone_info
     from modules.model.backbones import resolve_timm_name
     from modules.model.pretrained import cached_file, hub_weights
+    from modules.model.shared import cached, shared_model
 
     result = Plan({cell: status(cell.folder(out), ledger, cell) for cell in selected})
     todo = result.todo()
@@ -73,6 +74,13 @@ def plan(sweep: Sweep, selected: list[Cell], out: Path, ledger: Ledger) -> Plan:
             if path is None or not path.is_file():
                 result.missing_weights.append(
                     f"backbone {backbone}: checkpoint file {path or '(none: give weights.' + backbone + ')'} not found"
+                )
+            continue
+        shared = shared_model(backbone)
+        if shared is not None:
+            if shared.source == "hf-hub" and cached(shared) is None:
+                result.missing_weights.append(
+                    f"backbone {backbone}: not in the cache (python -m app weights fetch {backbone})"
                 )
             continue
         weights = hub_weights(resolve_timm_name(backbone))

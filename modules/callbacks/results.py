@@ -141,7 +141,14 @@ class ResultsWriter(Callback):
 
     def on_test_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """A test that is killed leaves `running` in phase `test`: the same command finds and resumes it."""
-        self.update(trainer, pl_module, status="running", phase="test", tested_checkpoint=trainer.ckpt_path)
+        self.update(trainer, pl_module, status="running", phase="test", **self.tested(trainer, pl_module))
+
+    @staticmethod
+    def tested(trainer: Trainer, pl_module: LightningModule) -> dict[str, Any]:
+        """What the test measures: the checkpoint, or (none given) the backbone with the head its weights bring."""
+        if trainer.ckpt_path:
+            return {"tested_checkpoint": trainer.ckpt_path}
+        return {"tested_checkpoint": None, "tested_model": pl_module.hparams.backbone}
 
     def test_sessions(self, trainer: Trainer) -> list[dict[str, Any]]:
         """results.json's `test_sessions` with this start of the test added: how it ended and, per
@@ -159,7 +166,7 @@ class ResultsWriter(Callback):
             pl_module,
             status="complete",
             clear=("error", "reason", "phase", "resume_checkpoint"),
-            tested_checkpoint=trainer.ckpt_path,
+            **self.tested(trainer, pl_module),
             cost=cost,
             test_sessions=self.test_sessions(trainer),
             **figures,
@@ -213,11 +220,7 @@ class ResultsWriter(Callback):
             reason=received.name if received else type(exception).__name__,
             phase="test" if testing else "fit",
             **({"resume_checkpoint": str(resume)} if resume else {}),
-            **(
-                {"tested_checkpoint": trainer.ckpt_path, "test_sessions": self.test_sessions(trainer)}
-                if testing
-                else {}
-            ),
+            **(self.tested(trainer, pl_module) | {"test_sessions": self.test_sessions(trainer)} if testing else {}),
         )
 
     @rank_zero_only

@@ -93,12 +93,10 @@ def download(weights: HubWeights) -> Path:
     raise WeightsUnavailable(f"the hub repository {weights.repo_id} has none of {', '.join(weights.files)}")
 
 
-def pretrained_file(backbone: str, timm_name: str) -> Path | None:
-    """The local file holding `timm_name`'s pretrained weights (cached, or downloaded now), or
-    None when timm fetches them from elsewhere than the hub. `backbone`: the name the user gave."""
-    weights = hub_weights(timm_name)
-    if weights is None:
-        return None
+def local_file(what: str, weights: HubWeights, fetch: str) -> Path:
+    """The local file of `weights` (cached, or downloaded now); otherwise one WeightsUnavailable line
+    that names `what` was asked for, where we looked, and how to fill the cache (`fetch`: the
+    `python -m app weights fetch` argument)."""
     found = cached_file(weights)
     if found is not None:
         return found
@@ -106,7 +104,16 @@ def pretrained_file(backbone: str, timm_name: str) -> Path | None:
         return download(weights)
     except WeightsUnavailable as error:
         raise WeightsUnavailable(
-            f"pretrained weights of backbone {backbone!r} ({weights.describe()}) are not in the local cache "
-            f"{cache_dir()} and {error}; fix: run `python -m app weights fetch {backbone}` on a machine with "
-            "network (same HF_HOME), point HF_HOME at a cache that has them, or give --model.weights FILE"
+            f"{what} ({weights.describe()}) are not in the local cache {cache_dir()} and {error}; fix: run "
+            f"`python -m app weights fetch {fetch}` on a machine with network (same HF_HOME), point HF_HOME at "
+            "a cache that has them, or give --model.weights FILE"
         ) from error
+
+
+def pretrained_file(backbone: str, timm_name: str) -> Path | None:
+    """The local file holding `timm_name`'s pretrained weights (cached, or downloaded now), or
+    None when timm fetches them from elsewhere than the hub. `backbone`: the name the user gave."""
+    weights = hub_weights(timm_name)
+    if weights is None:
+        return None
+    return local_file(f"pretrained weights of backbone {backbone!r}", weights, backbone)

@@ -28,6 +28,9 @@ class RobustFineTuneModule(LightningModule):
         num_classes: linked from the data module by the CLI.
         pretrained: fetch timm's pretrained weights (needs the network) or start from random.
         weights: a local weights file for the backbone (overrides `pretrained`).
+        keep_head: the backbone's pretrained weights with their own head (its classes must be the
+            dataset's; implies `pretrained`) instead of a new head: `python -m app test` measures such a
+            model without a checkpoint (e.g. `local-dir:DIR`, a model exported or shared on the hub).
         loss: `ce`, `classic_at` or `trades` (`modules/model/losses.py`).
         loss_settings: each loss's own settings, by loss: `{trades: {beta: 6.0}}` (default: its defaults).
         attack: the training attack (default: the paper's APGD-CE, Linf, 4/255, 10 steps).
@@ -51,6 +54,7 @@ class RobustFineTuneModule(LightningModule):
         num_classes: int = 10,
         pretrained: bool = True,
         weights: str | None = None,
+        keep_head: bool = False,
         loss: str = "trades",
         loss_settings: dict[str, dict[str, Any]] | None = None,
         attack: AttackConfig | None = None,
@@ -82,7 +86,7 @@ class RobustFineTuneModule(LightningModule):
         self.hparams["loss_settings"] = (loss_settings or {}) | {loss: self.loss_fn.settings()}
         self.attack_config = attack
         self.eps_schedule = eps_schedule
-        self.model = create_classifier(backbone, num_classes, pretrained, weights)
+        self.model = create_classifier(backbone, num_classes, pretrained, weights, keep_head)
         if channels_last:
             self.model.to(memory_format=torch.channels_last)
         if compile:
@@ -172,6 +176,16 @@ class RobustFineTuneModule(LightningModule):
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "test")
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """What an export needs besides the weights: the dataset's name, class names and image size."""
+        data = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        if data is not None:
+            checkpoint["dataset"] = {
+                "name": getattr(data, "dataset_name", "") or type(data).__name__,
+                "class_names": list(getattr(data, "class_names", None) or []),
+                "image_size": getattr(data, "image_size", None),
+            }
 
     def configure_optimizers(self):
         h = self.hparams

@@ -159,7 +159,7 @@ def test_unknown_yaml_key_names_the_key_and_the_valid_options(tmp_path, capsys):
     assert main(["fit", "--config", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "Option 'lossfn' is not accepted" in err
-    assert "valid options: backbone, num_classes, pretrained, weights, loss" in err
+    assert "valid options: backbone, num_classes, pretrained, weights, keep_head, loss" in err
 
 
 def test_results_file_is_as_readable_as_any_file_the_user_writes(fitted_run):

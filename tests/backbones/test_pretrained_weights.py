@@ -3,10 +3,7 @@
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,13 +11,13 @@ import pytest
 import safetensors.torch
 import timm
 import torch
+from commands import app
 from hub_server import Hub
 from huggingface_hub import constants
 
 from modules.model.backbones import create_classifier
 from modules.model.pretrained import WeightsUnavailable
 
-ROOT = Path(__file__).resolve().parents[2]
 REPO_FILE = "timm/test_resnet.r160_in1k/model.safetensors"  # where timm looks for `test_resnet`'s weights
 
 
@@ -28,17 +25,6 @@ def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]  # nothing listens there once closed: connections are refused
-
-
-def app(*args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "app", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=os.environ | {"OMP_NUM_THREADS": "1"} | env,
-    )
 
 
 @pytest.fixture
