@@ -1,6 +1,8 @@
-"""Evaluation: the measurements (a registry), the loop over a dataset's batches (dealt out to the ranks), figures."""
+"""Evaluation: the measurements (a registry), the loop over a dataset's batches (dealt out to the ranks), figures;
+`measure`, the same for a model and data of one's own."""
 
 from modules.evaluation.loop import evaluate, gather, per_example
+from modules.evaluation.measure import Measured, measure
 from modules.evaluation.measurements import MEASUREMENTS, EvaluationSettings, Measurement, build_measurements
 
 __all__ = [
@@ -11,4 +13,6 @@ __all__ = [
     "evaluate",
     "gather",
     "per_example",
+    "measure",
+    "Measured",
 ]

@@ -171,6 +171,7 @@ def evaluate(
     world_size: int = 1,
     store: OutcomeStore | None = None,
     should_stop: Callable[[], bool] | None = None,
+    outcomes: bool = False,
 ) -> dict:
     """Run the measurements `names` over this rank's batches of `indices` (see `per_example`),
     gather every rank's per-example results and let each measurement summarise them: accuracy per
@@ -179,7 +180,8 @@ def evaluate(
 
     With a `store`, the examples it already holds for these weights and settings are not measured
     again and every batch measured is recorded in it (see outcomes.py); `report["examples"]` says
-    how many examples this call kept and measured, per measurement."""
+    how many examples this call kept and measured, per measurement. `outcomes`: the per-example
+    results too, `report["outcomes"][measurement][dataset index]`."""
     measurements = build_measurements(names, model, settings)
     done = {name: store.load(name, m.described) for name, m in measurements.items()} if store else {}
     stopped: Stopped | None = None
@@ -227,6 +229,8 @@ def evaluate(
         report["seconds"][name] = round(seconds[name], 3)
         for key, value in measurement.summarise(rows).items():
             report.setdefault(key, {}).update(value)
+    if outcomes:
+        report["outcomes"] = results
     examples = collect_examples(measurements, dataset)
     if examples:
         report["_examples"] = examples

@@ -1,27 +1,34 @@
-"""Export a fine-tuned model for use outside the app: a plain timm state dict plus metadata.
+"""Export a fine-tuned checkpoint as a timm / Hugging Face model folder:
 
-    state = safetensors.torch.load_file("model.safetensors")      # or torch.load("model.pt")
-    meta = json.load(open("model.json"))
-    net = timm.create_model(meta["timm_name"], num_classes=meta["num_classes"])
-    net.load_state_dict(state)
-    logits = net((images - mean) / std)   # images in [0, 1]; mean/std from meta, per channel
+    config.json        timm's: architecture, num_classes, label_names, pretrained_cfg (the mean, std
+                       and input size the model was trained with; images resized, not cropped)
+    model.safetensors  the timm network's weights, its head included
+    results.json       the run's record, when its test measured these very weights
+    README.md          the model card (modules/model/model_card.py): what the model is robust to
 
-The metadata holds the timm name, num_classes, the normalization constants (the model
-takes normalized images, as any timm model), the input size and, when known, the class names.
+so that `timm.create_model("local-dir:DIR", pretrained=True)` (or `hf-hub:ORG/NAME` once pushed)
+builds it in one line, `timm.data.resolve_data_config({}, model=net)` gives its preprocessing, and
+`python -m app test --model.backbone local-dir:DIR --model.keep_head true` measures it again. The
+folder is written next to its destination and renamed into place: never half a folder.
 """
 
 from __future__ import annotations
 
-import json
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import timm
 import torch
+from torch import nn
 
 from modules.model.checkpoints import load_tensors
 from modules.registry import ConfigError
+from modules.runs import read_record, tested_in, write_json_atomic
 
 NET_PREFIX = "model.net."
+EXPORT_FILES = ("config.json", "model.safetensors", "results.json", "README.md")
 
 
 def read_lightning_checkpoint(path: str | Path, mmap: bool = False) -> dict[str, Any]:
@@ -42,70 +49,162 @@ def read_lightning_checkpoint(path: str | Path, mmap: bool = False) -> dict[str,
     return checkpoint
 
 
-def exported(
-    checkpoint: dict[str, Any], class_names: list[str] | None = None
-) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """(timm state dict, metadata) of a RobustFineTuneModule checkpoint."""
+@dataclass
+class Exported:
+    """A fine-tuned model as it leaves the app: the timm network and what the card says of it."""
+
+    net: nn.Module  # timm's network, the checkpoint's weights loaded, in eval mode
+    mean: list[float]
+    std: list[float]
+    image_size: int
+    class_names: list[str] | None
+    dataset: str
+    hparams: dict[str, Any]  # the RobustFineTuneModule's
+    epoch: int | None
+    precision: str | None
+    record: dict[str, Any] | None  # the run's results.json, when its test measured this checkpoint
+
+
+def build_net(backbone: str, num_classes: int) -> nn.Module:
+    """The backbone's timm network with a `num_classes` head, random weights (no download)."""
     from modules.model.backbones import resolve_timm_name
+    from modules.model.shared import shared_model
+    from modules.model.shared import timm_name as shared_timm_name
 
-    state = checkpoint["state_dict"]
-    hparams = checkpoint["hyper_parameters"]
-    net = {key.removeprefix(NET_PREFIX): value.clone() for key, value in state.items() if key.startswith(NET_PREFIX)}
-    if not net or "model.mean" not in state or "model.std" not in state:
+    shared = shared_model(backbone)
+    name = shared_timm_name(shared, weights=False) if shared else resolve_timm_name(backbone)
+    return timm.create_model(name, pretrained=False, num_classes=num_classes)
+
+
+def run_record(ckpt: Path) -> dict[str, Any] | None:
+    """The results.json of the checkpoint's run, if its complete test measured this checkpoint."""
+    if ckpt.parent.name != "checkpoints":
+        return None
+    record = read_record(ckpt.parent.parent)
+    measured = record.get("status") == "complete" and tested_in(record) == str(ckpt.resolve())
+    return record if measured else None
+
+
+def trainer_precision(ckpt: Path) -> str | None:
+    """The precision the run trained in, from its config.yaml (a checkpoint does not hold it)."""
+    import yaml
+
+    try:
+        config = yaml.safe_load((ckpt.parent.parent / "config.yaml").read_text())
+        return str(config["trainer"]["precision"])
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return None
+
+
+def exported_model(ckpt: str | Path, class_names: list[str] | None = None) -> Exported:
+    """The timm network of a RobustFineTuneModule checkpoint, and what is known about it."""
+    ckpt = Path(ckpt)
+    checkpoint = read_lightning_checkpoint(ckpt)
+    state, hparams = checkpoint["state_dict"], checkpoint["hyper_parameters"]
+    weights = {key.removeprefix(NET_PREFIX): value for key, value in state.items() if key.startswith(NET_PREFIX)}
+    if not weights or "model.mean" not in state or "model.std" not in state:
+        raise ConfigError(f"checkpoint {ckpt} holds no `model.net.*` weights and `model.mean/std`")
+    net = build_net(hparams["backbone"], int(hparams["num_classes"]))
+    net.load_state_dict(weights)
+    record = run_record(ckpt)
+    data = checkpoint.get("dataset") or {}
+    data_hparams = checkpoint.get("datamodule_hyper_parameters") or {}
+    image_size = data.get("image_size") or data_hparams.get("image_size") or net.pretrained_cfg["input_size"][-1]
+    names = class_names or data.get("class_names") or None
+    if names is not None and len(names) != net.num_classes:
+        raise ConfigError(f"{len(names)} class names given for a model of {net.num_classes} classes")
+    dataset = data.get("name") or (record or {}).get("dataset") or str(data_hparams.get("_class_path", "unknown"))
+    precision = (record or {}).get("precision") or trainer_precision(ckpt)
+    return Exported(
+        net=net.eval(),
+        mean=[float(v) for v in state["model.mean"].flatten()],
+        std=[float(v) for v in state["model.std"].flatten()],
+        image_size=int(image_size),
+        class_names=list(names) if names else None,
+        dataset=dataset,
+        hparams=dict(hparams),
+        epoch=checkpoint.get("epoch"),
+        precision=precision,
+        record=record,
+    )
+
+
+def check_destination(out: Path) -> None:
+    """`out` must be new, empty, or an earlier export (which is replaced)."""
+    if out.suffix in (".safetensors", ".pt", ".pth", ".bin", ".json"):
         raise ConfigError(
-            "the checkpoint holds no `model.net.*` weights and `model.mean/std`: not a RobustFineTuneModule checkpoint"
+            f"--out {out}: give a folder, not a file; the export is a timm / Hugging Face model folder "
+            f"({', '.join(EXPORT_FILES)})"
         )
-    backbone = hparams.get("backbone")
-    class_names = class_names or checkpoint.get("class_names")
-    metadata = {
-        "timm_name": resolve_timm_name(backbone),
-        "backbone": backbone,
-        "num_classes": int(hparams["num_classes"]),
-        "mean": [round(float(v), 8) for v in state["model.mean"].flatten()],
-        "std": [round(float(v), 8) for v in state["model.std"].flatten()],
-        "input_range": [0.0, 1.0],
-        "class_names": list(class_names) if class_names else None,
-        "loss": hparams.get("loss"),
-        "protocol": hparams.get("protocol"),
-        "epoch": checkpoint.get("epoch"),
-    }
-    return net, metadata
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file: give a folder (new, empty, or an earlier export)")
+    if out.is_dir():
+        foreign = sorted(path.name for path in out.iterdir() if path.name not in EXPORT_FILES)
+        if foreign:
+            raise ConfigError(
+                f"--out {out} exists and is not an export folder (it holds {', '.join(foreign[:5])}): "
+                "give a new folder, an empty one, or an earlier export to replace"
+            )
 
 
-def metadata_path(out: str | Path) -> Path:
-    return Path(out).with_suffix(".json")
+def export_folder(exported: Exported, out: str | Path, card: str) -> Path:
+    """Write the model folder (config.json, model.safetensors, results.json, README.md = `card`) at `out`."""
+    from timm.models import save_for_hf
 
-
-def export_checkpoint(ckpt: str | Path, out: str | Path, class_names: list[str] | None = None) -> tuple[Path, Path]:
-    """Write the timm state dict to `out` (.safetensors, or torch.save for any other suffix) and
-    the metadata next to it (`out` with suffix .json). Returns both paths."""
-    state, metadata = exported(read_lightning_checkpoint(ckpt), class_names)
     out = Path(out)
+    check_destination(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    state = {key: value.contiguous() for key, value in state.items()}
-    if out.suffix == ".safetensors":
-        from safetensors.torch import save_file
+    partial = out.parent / f".{out.name}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    size = exported.image_size
+    model_config = {"label_names": exported.class_names} if exported.class_names else {}
+    with torch.no_grad():
+        save_for_hf(
+            exported.net,
+            str(partial),
+            model_config=model_config,
+            safe_serialization=True,
+            data_config={
+                "input_size": (3, size, size),
+                "mean": tuple(exported.mean),
+                "std": tuple(exported.std),
+                "interpolation": "bilinear",
+                "crop_pct": 1.0,
+                "crop_mode": "squash",  # the app resizes to size x size, it does not crop
+            },
+        )
+    if exported.record is not None:
+        write_json_atomic(partial / "results.json", exported.record)
+    (partial / "README.md").write_text(card)
+    if out.exists():
+        shutil.rmtree(out)
+    partial.rename(out)
+    return out
 
-        save_file(state, str(out))
-    else:
-        torch.save(state, out)
-    meta = metadata_path(out)
-    meta.write_text(json.dumps(metadata | {"weights": out.name}, indent=2) + "\n")
-    return out, meta
 
+def push_folder(folder: Path, repo_id: str) -> str:
+    """Upload an export folder to the hub repository `repo_id` (created if new) with the user's token
+    (as huggingface_hub finds it: HF_TOKEN, or `hf auth login`); its URL. Without network, one line
+    within seconds, not a minute of retries."""
+    from huggingface_hub import HfApi, constants
+    from huggingface_hub.utils import get_session
 
-def load_exported(path: str | Path) -> torch.nn.Module:
-    """Rebuild an exported model with timm alone; it takes normalized images (see the module docstring)."""
-    import timm
+    from modules.model.pretrained import PROBE_TIMEOUT
+    from modules.registry import first_line
 
-    path = Path(path)
-    metadata = json.loads(metadata_path(path).read_text())
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        state = load_file(str(path))
-    else:
-        state = load_tensors(path, "exported weights {path} do not exist", "cannot read exported weights {path}")
-    net = timm.create_model(metadata["timm_name"], pretrained=False, num_classes=metadata["num_classes"])
-    net.load_state_dict(state)
-    return net
+    later = f"the folder {folder} is written; push it later with `hf upload {repo_id} {folder}`"
+    if constants.HF_HUB_OFFLINE:
+        raise ConfigError(f"--push {repo_id}: HF_HUB_OFFLINE is set; {later}")
+    try:
+        get_session().head(constants.ENDPOINT, timeout=PROBE_TIMEOUT)
+    except Exception as error:  # connection refused, DNS, timeout, proxy
+        raise ConfigError(
+            f"--push {repo_id}: the hub ({constants.ENDPOINT}) cannot be reached ({first_line(error)}); {later}"
+        ) from error
+    api = HfApi()
+    try:
+        url = api.create_repo(repo_id, exist_ok=True)
+        api.upload_folder(repo_id=url.repo_id, folder_path=str(folder), commit_message="Robust fine-tuned model")
+    except Exception as error:  # no token, no rights, a rejected upload
+        raise ConfigError(f"--push {repo_id}: {first_line(error)}; {later}") from error
+    return str(url)

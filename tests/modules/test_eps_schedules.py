@@ -1,18 +1,13 @@
-"""Epsilon schedules (logged per epoch to TensorBoard) and the export of a fine-tuned checkpoint."""
+"""Epsilon schedules, logged per epoch to TensorBoard."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
-import torch
 from lightning import Callback, Trainer, seed_everything
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from app.__main__ import main
 from datamodules import DigitsDataModule
 from modules import RobustFineTuneModule
-from modules.model.export import export_checkpoint, load_exported
 from modules.model.schedules import SCHEDULES, EpsSchedule
 from modules.registry import ConfigError
 
@@ -78,42 +73,16 @@ def fitted(tmp_path_factory):
         log_every_n_steps=1,
     )
     trainer.fit(model, datamodule=data)
-    ckpt = out / "model.ckpt"
-    trainer.save_checkpoint(ckpt)
-    return model, record, out, ckpt
+    return model, record, out
 
 
 def test_eps_follows_the_schedule_and_is_logged_per_epoch(fitted):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    model, record, out, _ = fitted
+    model, record, out = fitted
     assert record.eps == pytest.approx([0.0, 0.0, EPS / 2])
     events = EventAccumulator(str(out / "tb" / "version_0"))
     events.Reload()
     logged = [event.value for event in events.Scalars("train/eps")]
     assert logged == pytest.approx([0.0, 0.0, EPS / 2], abs=1e-7)
     assert model.hparams["eps_schedule"] == {"name": "linear_warmup", "t1": 1, "t2": 3}
-
-
-@pytest.mark.parametrize("suffix", [".safetensors", ".pt"])
-def test_export_loads_into_plain_timm(fitted, tmp_path, suffix):
-    model, _, _, ckpt = fitted
-    weights, meta = export_checkpoint(ckpt, tmp_path / f"exported{suffix}", class_names=[str(i) for i in range(10)])
-    metadata = json.loads(meta.read_text())
-    assert metadata["timm_name"] == "test_resnet" and metadata["num_classes"] == 10
-    assert metadata["class_names"][:3] == ["0", "1", "2"]
-    net = load_exported(weights).eval()  # timm.create_model(...).load_state_dict(...), strict
-    x = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(1))
-    mean = torch.tensor(metadata["mean"]).view(1, 3, 1, 1)
-    std = torch.tensor(metadata["std"]).view(1, 3, 1, 1)
-    model.eval()
-    with torch.no_grad():
-        assert torch.allclose(net((x - mean) / std), model(x), atol=1e-6, rtol=0)
-
-
-def test_export_tool(fitted, tmp_path, capsys):
-    _, _, _, ckpt = fitted
-    assert main(["export", "--ckpt", str(ckpt), "--out", str(tmp_path / "m.safetensors")]) == 0
-    assert (tmp_path / "m.safetensors").is_file() and (tmp_path / "m.json").is_file()
-    assert main(["export", "--ckpt", str(tmp_path / "nothing.ckpt"), "--out", str(tmp_path / "x.pt")]) == 2
-    assert "does not exist" in capsys.readouterr().err
