@@ -25,7 +25,7 @@ from torch import nn
 
 from modules.model.checkpoints import load_tensors
 from modules.registry import ConfigError
-from modules.runs import read_record, tested_in, write_json_atomic
+from modules.runs import public_mode, read_record, tested_in, write_json_atomic
 
 NET_PREFIX = "model.net."
 EXPORT_FILES = ("config.json", "model.safetensors", "results.json", "README.md")
@@ -176,6 +176,8 @@ def export_folder(exported: Exported, out: str | Path, card: str) -> Path:
     if exported.record is not None:
         write_json_atomic(partial / "results.json", exported.record)
     (partial / "README.md").write_text(card)
+    for path in partial.iterdir():  # as readable as any file the user writes (safetensors writes 0600)
+        path.chmod(public_mode(0o666))
     if out.exists():
         shutil.rmtree(out)
     partial.rename(out)

@@ -3,7 +3,9 @@ loaded by timm in one line, and is measured again without its checkpoint (app te
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import subprocess
 import sys
 import time
@@ -42,6 +44,9 @@ def checkpoint_model(checkpoint):
 
 def test_timm_loads_the_export_in_one_line_with_the_checkpoints_logits(uninterrupted, exported):
     assert {path.name for path in exported.iterdir()} == EXPORT_FILES
+    umask = os.umask(0)
+    os.umask(umask)
+    assert {stat.S_IMODE(path.stat().st_mode) for path in exported.iterdir()} == {0o666 & ~umask}
     net = timm.create_model(f"local-dir:{exported}", pretrained=True).eval()
     reference = checkpoint_model(uninterrupted / "checkpoints" / "best.ckpt")
     images = torch.rand(6, 3, 16, 16, generator=torch.Generator().manual_seed(3))
