@@ -3,6 +3,7 @@
     python -m app bench --backbone resnet18 --image-size 64 --batch-size 16 [--device cpu|cuda]
         [--precision 32|bf16] [--attack apgd --attack-steps 10] [--compare] [--max-batch] [--reference]
         [--json]
+    python -m app bench --suite OUT [--quick]     a GPU node checked and priced (app/bench/suite.py)
 
 Every figure is measured in this one run, side by side, so the ratios mean the same on any machine:
 the training attack against its floor (K forward passes with an input gradient), model FLOP
@@ -21,6 +22,7 @@ import torch
 from app.bench.loader import loader_throughput
 from app.bench.measurements import measurement_cost
 from app.bench.steps import Setup, largest_batch, step_composition
+from app.bench.suite import PARTS as SUITE_PARTS
 from modules.attacks import AttackConfig
 from modules.evaluation.cost import device_name
 from modules.evaluation.measurements import PRECISIONS
@@ -50,6 +52,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--max-batch", action="store_true", help="the largest batch whose TRADES step fits (CUDA)")
     p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p.add_argument("--suite", metavar="OUT", help="the whole suite (app/bench/suite.py) into the folder OUT")
+    p.add_argument("--quick", action="store_true", help="the suite in minutes on a CPU (small backbones)")
+    p.add_argument("--budget", type=float, help="the suite's seconds (default: 480, --quick 600)")
+    p.add_argument("--parts", default=",".join(SUITE_PARTS), help="the suite's parts to run, comma-separated")
     return p.parse_args(argv)
 
 
@@ -158,11 +164,23 @@ def print_table(r: dict) -> None:
             )
 
 
+def suite(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from app.bench.suite import markdown, run_suite
+
+    result = run_suite(Path(args.suite), check_device(args.device), args.quick, args.budget, args.parts.split(","))
+    print(markdown(result), end="")
+    return 0 if result["passed"] else 1
+
+
 def main(argv: list[str]) -> int:
     args = parse(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
+        if args.suite:
+            return suite(args)
         result = run(args)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
