@@ -65,6 +65,13 @@ class RobustCLI(LightningCLI):
             help="what test_after_fit measures: best (the highest sum of validation accuracies) "
             "or last (the last epoch's weights, as the paper; the experiment configs)",
         )
+        parser.add_argument(
+            "--bench",
+            type=str | None,
+            default=None,
+            help="a `python -m app bench --json` or `--suite` JSON: `data.batch_size: null` takes the backbone's "
+            "measured largest TRADES batch there (at this image size; scaled by the loss's batch factor)",
+        )
         parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
 
     checkpoint: Checkpoint | None = None
@@ -113,13 +120,27 @@ class RobustCLI(LightningCLI):
         if data is None or model is None or data.get("init_args") is None or model.get("init_args") is None:
             return
         if data.init_args.get("batch_size", 0) is None:
-            backbone = model.init_args.get("backbone", "")
-            data.init_args.batch_size = default_batch_size(backbone, model.init_args.get("loss"))
+            backbone, loss = model.init_args.get("backbone", ""), model.init_args.get("loss")
+            measured = self.measured_batch_size(config, backbone, data.init_args.get("image_size"), loss)
+            data.init_args.batch_size = measured or default_batch_size(backbone, loss)
             if data.init_args.batch_size is None:
                 raise ConfigError(
                     f"data.batch_size is null (the backbone's default), but {backbone!r} is not one of "
                     "the study's backbones: give --data.batch_size N"
                 )
+
+    @staticmethod
+    def measured_batch_size(config, backbone: str, image_size: int | None, loss: str | None) -> int | None:
+        """`--bench FILE`: the backbone's measured batch, at most the effective batch (no accumulation past it)."""
+        from pathlib import Path
+
+        from app.bench.files import measured_batch, read_benches
+
+        if not config.get("bench"):
+            return None
+        found = measured_batch(read_benches(Path(config.bench)), backbone, image_size, loss or "trades")
+        effective = (config.get("batching") or {}).get("effective_batch_size")
+        return min(found, effective) if found and effective else found
 
     def instantiate_trainer(self, **kwargs):
         """The run's own callbacks first (Interruption writes its checkpoint before ResultsWriter

@@ -55,7 +55,7 @@ def parser() -> argparse.ArgumentParser:
         default=[],
         type=Path,
         metavar="FILE",
-        help="`python -m app bench --json` output: the cost estimate prices its backbone from it",
+        help="`python -m app bench --json` or `--suite` output: the cost estimate prices its backbones from it",
     )
     p.add_argument(
         "--wait-for-nodes",
@@ -162,9 +162,9 @@ def writable(out: Path) -> Path:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
+    from app.bench.files import read_benches
     from app.sweep.cells import cells, only, shard
     from app.sweep.cluster import check_address
-    from app.sweep.cost import read_bench
     from app.sweep.ledger import Ledger
     from app.sweep.plan import plan
     from app.sweep.spec import read_sweep
@@ -178,7 +178,7 @@ def main(argv: list[str]) -> int:
             positive("--gpus", gpus)
         if args.address:
             check_address(args.address)
-        benches = [read_bench(path) for path in args.bench]
+        benches = [bench for path in args.bench for bench in read_benches(path)]
         sweep = read_sweep(args.config)
         selected = shard(only(cells(sweep), args.only, sweep), args.shard)
         out = args.out.expanduser().resolve() if args.dry_run else writable(args.out)

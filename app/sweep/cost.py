@@ -2,7 +2,7 @@
 test measurements), in device-hours, and the wall-clock on a cluster holding K cells in flight.
 
 Prices come per backbone from the best source at hand, and the dry-run says which:
-1. bench: `python -m app bench --json` output given with `--bench FILE` (for its backbone);
+1. bench: `python -m app bench --json` (or `--suite`) output given with `--bench FILE` (its backbones);
 2. measured: this sweep's complete cells with that backbone (their results.json `cost`);
 3. guessed: an adversarial-training throughput per size class (GUESSED_IMAGES_PER_S).
 
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import inspect
-import json
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +26,6 @@ from typing import Any
 from app.sweep.cells import Cell
 from app.sweep.folders import device_seconds, final_results
 from app.sweep.spec import Protocol, Sweep, setting
-from modules.registry import ConfigError
 from modules.vocabulary import PAPER_COLUMN_OF, paper_protocol
 
 # (train, validation, test) images of the study's datasets under the paper's splits (BENCHMARK.md;
@@ -80,26 +78,6 @@ class Estimate:
 
 
 PARTS = ("search", "training", "validation", "test")
-
-
-def read_bench(path: Path) -> dict[str, Any]:
-    """A `python -m app bench --json` file: one line naming the file when it is not one."""
-    try:
-        bench = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise ConfigError(f"--bench {path}: not a readable JSON file ({error})") from None
-    missing = [
-        key
-        for key in ("backbone", "batch_size", "train_images_per_s", "steps")
-        if not isinstance(bench, dict) or key not in bench
-    ]
-    if not missing and "gradient" not in bench["steps"].get("seconds", {}):
-        missing = ["steps.seconds.gradient"]
-    if missing:
-        raise ConfigError(
-            f"--bench {path}: not the JSON of `python -m app bench --json` (missing {', '.join(missing)})"
-        )
-    return bench
 
 
 def bench_prices(bench: dict[str, Any]) -> Prices:

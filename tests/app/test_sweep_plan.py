@@ -187,13 +187,14 @@ def bench_json(path: Path, backbone: str, train_images_per_s: float, gradient_se
 
 
 def test_the_dry_run_prices_each_part_from_a_bench_file_then_measured_cells_then_guesses(tmp_path, capsys):
-    from app.sweep.cost import DATASET_IMAGES, estimate, read_bench
+    from app.bench.files import read_benches
+    from app.sweep.cost import DATASET_IMAGES, estimate
 
     sweep = read_sweep(QUICKSTART)  # 2 protocols x digits x 2 backbones x 2 losses, 2 epochs, 2 samples
     grid = cells(sweep)
     resnet = dict.fromkeys([c for c in grid if c.backbone == "test_resnet"], "pending")
     fast, slow = (
-        read_bench(bench_json(tmp_path / f"{name}.json", "test_resnet", 100.0, gradient))
+        read_benches(bench_json(tmp_path / f"{name}.json", "test_resnet", 100.0, gradient))[0]
         for name, gradient in (("fast", 0.016), ("slow", 0.032))
     )
     priced, doubled = (estimate(sweep, resnet, tmp_path, grid, [bench], 1.0) for bench in (fast, slow))
