@@ -28,6 +28,7 @@ from torch import nn
 
 from modules.attacks.base import BROKEN, MISCLASSIFIED, ROBUST
 from modules.attacks.factory import ATTACKS, AttackConfig, build_attack
+from modules.attacks.mode import eval_mode
 from modules.evaluation.corruptions import CORRUPTIONS, corrupt_batch, corruption_of
 from modules.registry import ConfigError, Registry
 from modules.vocabulary import ADVERSARIAL_MEASUREMENTS, PAPER_EPS, Norm
@@ -92,7 +93,8 @@ class Measurement:
         """Seed this measurement's attacks for the next batch (they draw from their own generators)."""
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad(), self.settings.precision():
+        """Predictions in eval mode, whatever the model's (its BatchNorm statistics are never updated)."""
+        with torch.no_grad(), self.settings.precision(), eval_mode(self.model):
             return self.model(x).argmax(1)
 
     def run(self, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:

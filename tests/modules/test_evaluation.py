@@ -27,3 +27,16 @@ def test_per_example_keys_results_by_dataset_index_and_reports_progress(tiny_mod
     assert seconds["clean"] >= 0
     assert lines[-1].startswith("robustness measurements: 5/5 images done (clean ")
     assert [line.split(":")[1].split("/")[0].strip() for line in lines] == ["2", "4", "5"]
+
+
+def test_measure_leaves_a_training_models_modes_and_batchnorm_statistics_as_they_were(tiny_model):
+    from modules.evaluation import measure
+
+    tiny_model.train()
+    before = {key: value.clone() for key, value in tiny_model.state_dict().items()}
+    generator = torch.Generator().manual_seed(0)
+    data = list(zip(torch.rand(6, 3, 16, 16, generator=generator), torch.randint(0, 10, (6,), generator=generator)))
+    result = measure(tiny_model, data, ("clean", "linf"), "cpu", attack="apgd", steps=2, batch_size=4)
+    assert set(result.accuracy) == {"clean_acc", "Linf_acc"} and len(result.outcomes["linf"]) == 6
+    assert all(module.training for module in tiny_model.modules())
+    assert all(torch.equal(before[key], value) for key, value in tiny_model.state_dict().items())
