@@ -15,6 +15,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from modules.callbacks.interruption import Interruption
 from modules.callbacks.robustness import RobustnessCallback
@@ -173,7 +174,7 @@ class ResultsWriter(Callback):
             **details,
         )
         self.log_hparams(trainer, pl_module, figures)
-        self.print_summary(trainer, figures, details.get("seconds", {}))
+        self.print_summary(trainer, figures, details.get("seconds", {}), details.get("warnings", []))
 
     @rank_zero_only
     def log_hparams(self, trainer: Trainer, pl_module: LightningModule, figures: dict[str, float]) -> None:
@@ -225,12 +226,20 @@ class ResultsWriter(Callback):
 
     @rank_zero_only
     def print_summary(
-        self, trainer: Trainer, figures: dict[str, float], seconds: dict[str, float] | None = None
+        self,
+        trainer: Trainer,
+        figures: dict[str, float],
+        seconds: dict[str, float] | None = None,
+        warnings: list[str] | None = None,
     ) -> None:
+        """The figures as a table, and a warning line per check that tripped (results.json `checks`)."""
         table = Table(title=f"Robustness on the test set ({self.path()})")
         for column in figures:
             table.add_column(column, justify="right")
         table.add_row(*(f"{value:.4f}" for value in figures.values()))
         if seconds:
             table.caption = "seconds: " + ", ".join(f"{name} {value:.1f}" for name, value in seconds.items())
-        Console().print(table)
+        console = Console()
+        console.print(table)
+        for line in warnings or []:
+            console.print(Text.assemble(("warning: ", "bold yellow"), line))

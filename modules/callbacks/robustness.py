@@ -236,6 +236,7 @@ class RobustnessCallback(Callback):
                 trainer.world_size,
                 store=self.outcome_store(trainer, model) if test else None,
                 should_stop=(lambda: trainer.received_sigterm) if test else None,
+                checks=test,
             )
         except Stopped as stopped:
             self.session = {"status": "interrupted", "examples": stopped.examples}

@@ -19,7 +19,11 @@ def collect_examples(measurements: dict, dataset) -> list[tuple]:
 
 
 def log_figures(logger: TensorBoardLogger, split: str, report: dict, step: int) -> None:
-    """The expected-robustness curve (when measured) and the example grid, as TensorBoard figures."""
+    """The expected-robustness curve (when measured) and the example grid, as TensorBoard figures; the
+    checks of the measurements (when run), as text."""
+    if "checks" in report:
+        lines = [f"- **warning** {line}" for line in report["warnings"]] or ["- every check passed (or was skipped)"]
+        logger.experiment.add_text(f"{split}/checks", "\n".join(lines), step)
     try:
         import matplotlib
 

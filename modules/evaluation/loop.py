@@ -12,9 +12,13 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import nn
 
 from modules.attacks.mode import eval_mode
+from modules.evaluation.checks import measurement_checks, model_checks, warnings_of
 from modules.evaluation.figures import collect_examples
 from modules.evaluation.measurements import EvaluationSettings, Measurement, batch_seed, build_measurements
 from modules.evaluation.outcomes import OutcomeStore
+from modules.vocabulary import ADVERSARIAL_MEASUREMENTS
+
+CHECKED = (*ADVERSARIAL_MEASUREMENTS, "expected_linf")  # the measurements an attack can fail
 
 
 class IndexedSubset(torch.utils.data.Dataset):
@@ -131,6 +135,22 @@ def per_example(
     return results, seconds
 
 
+def robustness_checks(model: nn.Module, dataset, indices: list[int], report: dict, settings, device) -> dict:
+    """`checks` per adversarial measurement of `report` and the `warnings` of those that tripped."""
+    measured = [name for name in report["settings"] if name in CHECKED]
+    if not measured or not indices:
+        return {}
+    items = [dataset[i] for i in indices]
+    x = torch.stack([item[0] for item in items]).to(device)
+    y = torch.tensor([int(item[1]) for item in items], device=device)
+    with settings.precision():
+        verdicts = model_checks(model, x, y)
+        with eval_mode(model), torch.no_grad():  # BatchNorm statistics untouched, whatever the model's mode
+            classes = model(x).shape[1]
+    found = {name: measurement_checks(verdicts, report, name, classes) for name in measured}
+    return {"checks": found, "warnings": warnings_of(found)}
+
+
 def every_rank(value: object) -> list:
     """`value` from every rank, in rank order ([value] without a process group)."""
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
@@ -172,6 +192,7 @@ def evaluate(
     store: OutcomeStore | None = None,
     should_stop: Callable[[], bool] | None = None,
     outcomes: bool = False,
+    checks: bool = False,
 ) -> dict:
     """Run the measurements `names` over this rank's batches of `indices` (see `per_example`),
     gather every rank's per-example results and let each measurement summarise them: accuracy per
@@ -181,7 +202,9 @@ def evaluate(
     With a `store`, the examples it already holds for these weights and settings are not measured
     again and every batch measured is recorded in it (see outcomes.py); `report["examples"]` says
     how many examples this call kept and measured, per measurement. `outcomes`: the per-example
-    results too, `report["outcomes"][measurement][dataset index]`."""
+    results too, `report["outcomes"][measurement][dataset index]`. `checks`: the reference
+    AutoAttack's checks of every adversarial measurement (`report["checks"]`, `report["warnings"]`,
+    see checks.py), the model's on the first batch of `indices` (the same on every rank)."""
     measurements = build_measurements(names, model, settings)
     done = {name: store.load(name, m.described) for name, m in measurements.items()} if store else {}
     stopped: Stopped | None = None
@@ -231,6 +254,8 @@ def evaluate(
             report.setdefault(key, {}).update(value)
     if outcomes:
         report["outcomes"] = results
+    if checks:
+        report |= robustness_checks(model, dataset, indices[:batch_size], report, settings, device)
     examples = collect_examples(measurements, dataset)
     if examples:
         report["_examples"] = examples

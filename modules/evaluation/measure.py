@@ -5,7 +5,8 @@
     result = measure(model, test_loader, ("clean", "linf", "l2", "l1", "common"), device="cuda")
     result.accuracy              # {"clean_acc": 0.87, "Linf_acc": 0.53, ...}: the paper's columns
     result.outcomes["linf"][i]   # dataset example i: [robust, code] (code: which attack broke it)
-    result.report                # results.json's fields: settings, seconds, per corruption, ...
+    result.report                # results.json's fields: settings, seconds, per corruption, checks, ...
+    result.report["warnings"]    # the reference AutoAttack's checks that tripped (masked gradients, ...)
 
 It is the code `python -m app test` runs (`modules.evaluation.evaluate`: the same fixed batches,
 each with its own seed, attacks and predictions in fp32 unless told otherwise), on one process:
@@ -109,7 +110,7 @@ def measure(
         model = NormalizedClassifier(model, tuple(mean), tuple(std))
     model = model.to(device)
     indices = list(range(len(dataset)))
-    report = evaluate(model, dataset, indices, list(measurements), settings, device, batch, outcomes=True)
+    report = evaluate(model, dataset, indices, list(measurements), settings, device, batch, outcomes=True, checks=True)
     outcomes = report.pop("outcomes")
     report.pop("_examples", None)
     fields = results_fields(report)

@@ -7,7 +7,8 @@ from typing import Any
 
 from modules.vocabulary import PAPER_COLUMN_OF
 
-REPORT_EXTRAS = ("per_corruption", "broken_by", "fp32_recheck", "expected_robustness")  # kept when measured
+# kept when measured; `checks` / `warnings`: the reference AutoAttack's checks (modules/evaluation/checks.py)
+REPORT_EXTRAS = ("per_corruption", "broken_by", "fp32_recheck", "expected_robustness", "checks", "warnings")
 
 
 def selection_score(accuracy: dict[str, float]) -> float:
