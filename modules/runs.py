@@ -52,6 +52,21 @@ def tested_in(record: dict[str, Any]) -> str | None:
     return record.get("tested_model")
 
 
+def tripped_checks(run: dict[str, Any]) -> str:
+    """The checks of a results.json that tripped ("linf: square; l2: zero_gradients"; modules/evaluation/checks.py),
+    "" when none did."""
+    checks = run.get("checks")
+    if not isinstance(checks, dict):
+        return ""
+    return "; ".join(
+        f"{measurement}: {name}"
+        for measurement, verdicts in checks.items()
+        if isinstance(verdicts, dict)
+        for name, verdict in verdicts.items()
+        if isinstance(verdict, dict) and verdict.get("status") == "tripped"
+    )
+
+
 def slurm_job_id() -> str | None:
     """The SLURM job this process runs in (`<array job>_<task>` for array jobs); a requeued job keeps it."""
     array = os.environ.get("SLURM_ARRAY_JOB_ID")

@@ -24,7 +24,7 @@ from .agreement import agreement
 from .borda import incomplete_configurations, rankings
 from .cost import cost_table
 from .errors import ReportInputError
-from .load import SOURCE, Skip, load_results, read_csv
+from .load import CHECKS, SOURCE, Skip, load_results, read_csv
 from .losses import duels, per_backbone, win_counts
 from .markdown import write_markdown
 from .paper import is_paper_results
@@ -190,7 +190,8 @@ def _write(report: Report, out_dir: Path, comparable: pd.DataFrame) -> None:
         shown = comparable.assign(ft_strategy=comparable[LABEL]) if len(comparable) else comparable
         _analysis_figures(report.published, out_dir / "figures", shown, report.protocol_placements)
     if report.study is not None:
-        _write_analysis(report.study, out_dir / STUDY, [SOURCE])
+        flags = [CHECKS] if CHECKS in report.study.results else []
+        _write_analysis(report.study, out_dir / STUDY, [SOURCE, *flags])
         _analysis_figures(report.study, out_dir / STUDY / "figures")
     tables = {"skipped": pd.DataFrame([vars(s) for s in report.skipped], columns=["path", "reason"])}
     if len(report.cost):

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from modules.model.backbone_zoo import backbone_info, to_paper_name
+from modules.runs import tripped_checks
 from modules.vocabulary import (
     ACCURACY_COLUMNS,
     COST_COLUMNS,
@@ -37,6 +38,7 @@ from modules.vocabulary import (
 from .errors import ReportInputError
 
 SOURCE = "source"  # extra column: the file a row came from
+CHECKS = "checks"  # extra column: the run's measurements whose checks tripped (modules/evaluation/checks.py)
 _TOLERANCE = 1e-6
 
 
@@ -83,7 +85,8 @@ def _finish(rows: pd.DataFrame) -> pd.DataFrame:
     rows = rows.copy()
     rows["sum"] = rows[list(ACCURACY_COLUMNS)].sum(axis=1)
     rows["geom"] = rows[list(ACCURACY_COLUMNS)].prod(axis=1)
-    return rows[[*PAPER_COLUMNS, SOURCE, *(c for c in COST_COLUMNS if c in rows)]].reset_index(drop=True)
+    extra = [column for column in (*COST_COLUMNS, CHECKS) if column in rows]
+    return rows[[*PAPER_COLUMNS, SOURCE, *extra]].reset_index(drop=True)
 
 
 def run_cost(run: dict) -> dict[str, object]:
@@ -201,6 +204,7 @@ def read_run(path: Path) -> dict[str, object] | Skip:
             "loss_function": loss_label(run["loss"]),
             "ft_strategy": run_protocol(run),
             SOURCE: str(path),
+            CHECKS: tripped_checks(run),
         }
         | run_cost(run)
     )

@@ -9,6 +9,7 @@ import pandas as pd
 
 from modules.vocabulary import ACCURACY_COLUMNS
 
+from .load import CHECKS, SOURCE
 from .paper import validation_figures
 
 if TYPE_CHECKING:
@@ -125,11 +126,28 @@ def _predicted(report: Report, out_dir: Path) -> list[str]:
     ]
 
 
+def _flagged(results: pd.DataFrame) -> list[str]:
+    """A warning before any ranking: the runs whose figures the reference AutoAttack's checks flag."""
+    if CHECKS not in results:
+        return []
+    flagged = results[results[CHECKS].fillna("").astype(str) != ""]
+    if not len(flagged):
+        return []
+    return [
+        f"**Warning: {_count(len(flagged), 'run')} with figures that the reference AutoAttack's checks flag** "
+        "(masked or randomized gradients, probabilities for logits, too many target classes, ...): their robust "
+        "accuracies may be too high, and they are ranked and placed below as measured. The `checks` column of "
+        "results.csv and placements.csv names the measurements and checks; each run's results.json says why.\n",
+        table(flagged[["backbone", "dataset", "loss_function", "ft_strategy", CHECKS, SOURCE]]),
+    ]
+
+
 def _sections(report: Report, out_dir: Path) -> list[str]:
     study, published = report.study, report.published
     parts = ["# Robust fine-tuning report\n"]
     if study is not None:
         parts.append(f"Your study: {describe(study.results)} ([study/results.csv](study/results.csv)).\n")
+        parts += _flagged(study.results)
     if published is not None:
         parts.append(f"Published reference: {describe(published.results)} ([results.csv](results.csv)).\n")
     if report.place_as:

@@ -23,12 +23,23 @@ import pandas as pd
 from modules.vocabulary import ACCURACY_COLUMNS, CONFIG_KEY
 
 from .borda import borda, complete_rows, measurement_ranks
-from .load import SOURCE
+from .load import CHECKS, SOURCE
 from .prediction import PlacementModel, Published
 
 LABEL = "protocol_label"  # extra column of placeable rows: the protocol as shown
 RANK_COLUMNS = [f"rank_{m}" for m in ACCURACY_COLUMNS]
-PLACEMENT_COLUMNS = ["protocol", "dataset", "backbone", "loss", *RANK_COLUMNS, "borda", "rank", "out_of", SOURCE]
+PLACEMENT_COLUMNS = [
+    "protocol",
+    "dataset",
+    "backbone",
+    "loss",
+    *RANK_COLUMNS,
+    "borda",
+    "rank",
+    "out_of",
+    CHECKS,
+    SOURCE,
+]
 
 
 def placeable(rows: pd.DataFrame, published: pd.DataFrame, place_as: str | None = None) -> pd.DataFrame:
@@ -61,6 +72,7 @@ def place_run(run: pd.Series, pool: pd.DataFrame) -> dict[str, object]:
         "borda": float(totals.iloc[mine]),
         "rank": int(totals.rank(method="min").iloc[mine]),
         "out_of": len(candidates),
+        CHECKS: run.get(CHECKS) if isinstance(run.get(CHECKS), str) else "",
         SOURCE: run[SOURCE],
     }
 

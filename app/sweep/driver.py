@@ -25,6 +25,7 @@ from app.sweep.progress import Progress
 from app.sweep.scheduler import Lost, schedule
 from app.sweep.spec import Sweep
 from modules.registry import first_line
+from modules.runs import tripped_checks
 
 NAME_WAIT_SECONDS = 60  # a controller of a killed driver ends within seconds; a live driver's does not
 PHASES = {"searching": "tuning", "training": "training"}  # a controller's phase -> the ledger's status
@@ -46,6 +47,7 @@ def record_complete(ledger: Ledger, cell: Cell, cell_dir: Path) -> None:
         **searched,
         **parts,
         **{column: record.get(column) for column in FIGURES},
+        checks=tripped_checks(record),
     )
 
 

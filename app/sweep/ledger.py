@@ -1,5 +1,6 @@
-"""`<out>/sweep.csv`: one row per cell (its axes, status, the paper's figures, the chosen values,
-device-seconds by part, run folder, error), rewritten whole and atomically by the driver only."""
+"""`<out>/sweep.csv`: one row per cell (its axes, status, the paper's figures and the checks that flag
+them, the chosen values, device-seconds by part, run folder, error), rewritten whole and atomically by
+the driver only."""
 
 from __future__ import annotations
 
@@ -18,7 +19,20 @@ STATUSES = ("pending", "tuning", "training", "complete", "failed")
 # device-seconds (GPU-seconds; on CPUs, seconds of one run's device): the search (every trial), the
 # final run's training, its validation, its test measurements, and their sum
 DEVICE_SECONDS = ("search_device_s", "train_device_s", "validation_device_s", "test_device_s", "device_seconds")
-COLUMNS = (*AXES, "axes", "status", *FIGURES, "best", "best_trial", "best_metric", *DEVICE_SECONDS, "run", "error")
+# checks: the final run's measurements whose robustness checks tripped (masked gradients, ...), "" when none
+COLUMNS = (
+    *AXES,
+    "axes",
+    "status",
+    *FIGURES,
+    "checks",
+    "best",
+    "best_trial",
+    "best_metric",
+    *DEVICE_SECONDS,
+    "run",
+    "error",
+)
 
 
 def row_key(cell: Cell) -> str:

@@ -49,6 +49,22 @@ def short_fit(save_dir: Path, *overrides: str) -> list[str]:
     ]
 
 
+def image_folder(root: Path, classes: int, per_split: int, size: int) -> Path:
+    """`root/{train,val,test}/<class>/*.png`: the `image-folder` layout, each class its own mean colour."""
+    import numpy as np
+    from PIL import Image
+
+    generator = np.random.default_rng(0)
+    for split in ("train", "val", "test"):
+        for label in range(classes):
+            folder = root / split / f"kind{label}"
+            folder.mkdir(parents=True, exist_ok=True)
+            for n in range(per_split):
+                pixels = np.clip(generator.normal(250 * label / classes, 30, (size, size, 3)), 0, 255)
+                Image.fromarray(pixels.astype(np.uint8)).save(folder / f"{n}.png")
+    return root
+
+
 def environment(**extra: str) -> dict[str, str]:
     """One thread per process: the same arithmetic in every run (and no oversubscribed CPU)."""
     return os.environ | {"OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"} | extra
@@ -59,6 +75,7 @@ class Finished:
     returncode: int
     stderr: str
     seconds: float
+    stdout: str = ""
 
 
 def run_app(args: list[str], timeout: float = 300, **env: str) -> Finished:
@@ -71,7 +88,7 @@ def run_app(args: list[str], timeout: float = 300, **env: str) -> Finished:
         text=True,
         timeout=timeout,
     )
-    return Finished(done.returncode, done.stderr, time.perf_counter() - started)
+    return Finished(done.returncode, done.stderr, time.perf_counter() - started, done.stdout)
 
 
 def checkpoint_epoch(path: Path) -> int | None:

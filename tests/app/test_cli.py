@@ -9,14 +9,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
 import yaml
+from app_runs import image_folder
 from lightning import Callback
-from PIL import Image
 
 from app.__main__ import main
 from app.cli import run_cli
@@ -299,13 +298,7 @@ class SquaredAT(Loss):
 
 
 def test_a_run_of_an_outside_loss_under_lp_ft_on_own_images_is_analysed_by_the_report(tmp_path):
-    images, generator = tmp_path / "images", np.random.default_rng(0)
-    for split in ("train", "val", "test"):
-        for label in range(3):
-            for n in range(6):
-                pixels = np.clip(generator.normal(80 * label, 30, (20, 20, 3)), 0, 255).astype(np.uint8)
-                (images / split / f"thing{label}").mkdir(parents=True, exist_ok=True)
-                Image.fromarray(pixels).save(images / split / f"thing{label}" / f"{n}.png")
+    images = image_folder(tmp_path / "images", classes=3, per_split=6, size=20)
     LOSSES.register("squared_at")(SquaredAT)
     try:
         overrides = ["--model.loss", "squared_at", "--model.protocol", "lp_ft", "--model.lp_epochs", "1"]

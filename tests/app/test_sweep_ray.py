@@ -20,6 +20,8 @@ import yaml
 from app_runs import ROOT, environment, tiny_sweep
 from ray_cluster import free_ports
 
+from modules.runs import tripped_checks
+
 pytest.importorskip("ray")
 
 
@@ -155,6 +157,7 @@ def test_cells_run_side_by_side_a_killed_driver_continues_and_a_failing_cell_is_
         assert final["status"] == "complete" and final["tested_checkpoint"].endswith("final/checkpoints/last.ckpt")
         row = rows[("ft2", loss)]
         assert float(row["clean_acc"]) == final["clean_acc"]
+        assert set(final["checks"]) == {"linf", "l2", "l1"} and row["checks"] == tripped_checks(final)
         parts = [
             float(row[column])
             for column in ("search_device_s", "train_device_s", "validation_device_s", "test_device_s")

@@ -167,3 +167,25 @@ def test_bad_place_as_plan_and_paper_are_one_line(capsys, tmp_path):
     )
     _one_line_error(capsys, ["--plan", "fft50", "--paper", str(bad)], "missing column(s) L1_acc, ft_strategy")
     assert not (tmp_path / "report").exists()
+
+
+def test_a_run_whose_checks_tripped_is_never_ranked_silently(tmp_path):
+    runs = tmp_path / "runs"
+    tripped = {"status": "tripped", "figure": 0.05, "threshold": 0.002, "why": "Square broke 5 examples"}
+    write_run(runs / "masked", backbone="resnet50.a1_in1k", checks={"linf": {"square": tripped}})
+    write_run(runs / "clean", checks={"linf": {"square": {"status": "passed"}, "n_classes": {"status": "skipped"}}})
+    out = tmp_path / "report"
+    assert main(["--results", str(runs), "--out", str(out)]) == 0
+    results = pd.read_csv(out / "study" / "results.csv", index_col=0).fillna("")
+    assert dict(zip(results["backbone"], results["checks"])) == {
+        "resnet50.a1_in1k": "linf: square",
+        "convnext_tiny.fb_in1k": "",
+    }
+    placed = pd.read_csv(out / "placements.csv").fillna("")
+    assert dict(zip(placed["backbone"], placed["checks"])) == {
+        "resnet50.a1_in1k": "linf: square",
+        "convnext_tiny.fb_in1k": "",
+    }
+    text = (out / "report.md").read_text()
+    warning = text.index("**Warning: 1 run with figures that the reference AutoAttack's checks flag**")
+    assert warning < text.index("## Your study") and "| linf: square |" in text[warning:]
