@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import timm
 import torch
 from torch import nn
 
@@ -65,17 +64,6 @@ class Exported:
     record: dict[str, Any] | None  # the run's results.json, when its test measured this checkpoint
 
 
-def build_net(backbone: str, num_classes: int) -> nn.Module:
-    """The backbone's timm network with a `num_classes` head, random weights (no download)."""
-    from modules.model.backbones import resolve_timm_name
-    from modules.model.shared import shared_model
-    from modules.model.shared import timm_name as shared_timm_name
-
-    shared = shared_model(backbone)
-    name = shared_timm_name(shared, weights=False) if shared else resolve_timm_name(backbone)
-    return timm.create_model(name, pretrained=False, num_classes=num_classes)
-
-
 def run_record(ckpt: Path) -> dict[str, Any] | None:
     """The results.json of the checkpoint's run, if its complete test measured this checkpoint."""
     if ckpt.parent.name != "checkpoints":
@@ -104,7 +92,10 @@ def exported_model(ckpt: str | Path, class_names: list[str] | None = None) -> Ex
     weights = {key.removeprefix(NET_PREFIX): value for key, value in state.items() if key.startswith(NET_PREFIX)}
     if not weights or "model.mean" not in state or "model.std" not in state:
         raise ConfigError(f"checkpoint {ckpt} holds no `model.net.*` weights and `model.mean/std`")
-    net = build_net(hparams["backbone"], int(hparams["num_classes"]))
+    from modules.model.backbones import create_classifier
+
+    # the network the checkpoint was trained in, built as fit built it, from random weights (no download)
+    net = create_classifier(hparams["backbone"], int(hparams["num_classes"]), pretrained=False).net
     net.load_state_dict(weights)
     record = run_record(ckpt)
     data = checkpoint.get("dataset") or {}
