@@ -22,7 +22,6 @@ threshold) or `skipped` (with why): a check that cannot run is never recorded as
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -73,9 +72,7 @@ def randomized(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Verdict:
     return passed(difference, RANDOMIZED_ALPHA)
 
 
-def probabilities(model: nn.Module, x: torch.Tensor) -> Verdict:
-    with torch.no_grad():
-        output = model(x).float()
+def probabilities(output: torch.Tensor) -> Verdict:
     sums = float((output.sum(-1) - 1).abs().max())
     looks = float(output.max()) < 1 + PROBABILITY_ALPHA and float(output.min()) > -PROBABILITY_ALPHA
     if looks and sums < PROBABILITY_ALPHA:
@@ -185,21 +182,21 @@ def monotone_curve(curve: dict[str, Any] | None, examples: int) -> Verdict:
     return passed(rise, 1 / max(examples, 1))
 
 
-ModelCheck = Callable[[nn.Module, torch.Tensor, torch.Tensor], Verdict]
-MODEL_CHECKS: dict[str, ModelCheck] = {
-    "randomized": randomized,
-    "probabilities": lambda model, x, y: probabilities(model, x),
-    "zero_gradients": zero_gradients,
-    "dynamic": lambda model, x, y: dynamic(model, x),
-}
-
-
-def model_checks(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, Verdict]:
-    """The checks of the model itself on one batch (in eval mode, as the attacks see it)."""
+def model_checks(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[dict[str, Verdict], int]:
+    """The checks of the model itself on one batch (in eval mode, as the attacks see it), and its
+    number of classes (from the same forward pass that the probabilities check reads)."""
     from modules.attacks.mode import eval_mode
 
     with eval_mode(model):
-        return {name: check(model, x, y) for name, check in MODEL_CHECKS.items()}
+        with torch.no_grad():
+            output = model(x).float()
+        verdicts = {
+            "randomized": randomized(model, x, y),
+            "probabilities": probabilities(output),
+            "zero_gradients": zero_gradients(model, x, y),
+            "dynamic": dynamic(model, x),
+        }
+    return verdicts, output.shape[1]
 
 
 def measurement_checks(

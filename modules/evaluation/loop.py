@@ -144,9 +144,7 @@ def robustness_checks(model: nn.Module, dataset, indices: list[int], report: dic
     x = torch.stack([item[0] for item in items]).to(device)
     y = torch.tensor([int(item[1]) for item in items], device=device)
     with settings.precision():
-        verdicts = model_checks(model, x, y)
-        with eval_mode(model), torch.no_grad():  # BatchNorm statistics untouched, whatever the model's mode
-            classes = model(x).shape[1]
+        verdicts, classes = model_checks(model, x, y)
     found = {name: measurement_checks(verdicts, report, name, classes) for name in measured}
     return {"checks": found, "warnings": warnings_of(found)}
 
